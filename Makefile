@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine with Python and make:
+#   make demo   run the daily export example DAG against the local SurveySphere sandbox
+#   make test   run the unit and end-to-end tests (on AIRFLOW=3.3 by default; AIRFLOW=2.11 for the other line)
+#
+# Each target creates what it needs: a tools virtualenv with a pinned uv, then one virtualenv per
+# Airflow line installed from the pinned lock in requirements/.
+
+PYTHON  ?= python3
+AIRFLOW ?= 3.3
+UV_VERSION := 0.13.8
+
+TOOLS := .venv/tools
+UV    := $(TOOLS)/bin/uv
+VENV  := .venv/airflow-$(AIRFLOW)
+PY    := $(VENV)/bin/python
+LOCK  := requirements/airflow-$(AIRFLOW).txt
+
+.PHONY: demo test test-unit test-e2e venv bench lock clean
+
+venv: $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(PY) -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+test: venv
+	$(PY) -m pytest tests
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test-e2e: venv
+	$(PY) -m pytest tests/e2e
+
+demo: venv
+	$(PY) -m dags_examples.demo
+
+# Re-pin the locks after editing requirements/*.in (needs the package index).
+lock: $(UV)
+	cd requirements && for v in 3.3 2.11; do \
+		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+			airflow-$$v.in -o airflow-$$v.txt; done
+
+clean:
+	rm -rf .venv .airflow-demo

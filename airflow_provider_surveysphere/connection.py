@@ -1,0 +1,236 @@
+"""Reads and validates the ``surveysphere`` Airflow connection.
+
+Every rule lives here, so that a bad value fails before any request is made, with an error that names
+the connection id and the field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from airflow_provider_surveysphere.exceptions import SurveySphereConfigError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
+
+DEFAULT_BASE_URL = "https://app.surveysphere.co.uk"
+DEFAULT_TOKEN_PATH = "/connect/token"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_TOKEN_REFRESH_LEEWAY = 60.0
+
+#: Keys the connection's Extra may hold; anything else is refused so that a typo does not pass silently.
+EXTRA_FIELDS = ("token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway")
+
+
+def is_loopback(hostname: str) -> bool:
+    """Tell whether ``hostname`` names this machine (plain HTTP is only allowed there)."""
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    """Return ``scheme://host[:port]`` of ``url``, lower-cased, with default ports left out."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or (scheme, port) in (("https", 443), ("http", 80)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class SurveySphereConnectionSettings:
+    """The validated settings of one ``surveysphere`` connection.
+
+    :param conn_id: the Airflow connection id
+    :param base_url: scheme and host of the API, without a trailing slash
+    :param client_id: the OAuth client id (the connection's login)
+    :param client_secret: the OAuth client secret (the connection's password)
+    :param token_url: absolute URL of the token endpoint
+    :param scope: optional OAuth scope sent with the token request
+    :param timeout: seconds to wait for the server on every request
+    :param verify: TLS verification: True, False or a CA bundle path; None when the connection left it unset
+    :param max_retries: how many times a transient failure is retried
+    :param token_refresh_leeway: renew the token when less than this many seconds remain
+    """
+
+    conn_id: str
+    base_url: str
+    client_id: str
+    client_secret: str
+    token_url: str
+    scope: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    token_refresh_leeway: float = DEFAULT_TOKEN_REFRESH_LEEWAY
+
+    def __repr__(self) -> str:  # the secret must not reach a log through a repr
+        return (
+            f"SurveySphereConnectionSettings(conn_id={self.conn_id!r}, base_url={self.base_url!r}, "
+            f"client_id={self.client_id!r}, token_url={self.token_url!r})"
+        )
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the API: the only place a token may be sent."""
+        return origin_of(self.base_url)
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> SurveySphereConnectionSettings:
+        """Validate an Airflow connection.
+
+        :param conn: the connection, from the UI, an ``AIRFLOW_CONN_*`` variable or a secrets backend
+        :raises SurveySphereConfigError: naming the connection id and the field at fault
+        """
+        conn_id = conn.conn_id or "<unnamed>"
+        extra = _extra_of(conn, conn_id)
+        base_url = _base_url(conn_id, conn.host, conn.port)
+        client_id = (conn.login or "").strip()
+        if not client_id:
+            raise SurveySphereConfigError(conn_id, "login (Client ID)", "is empty; set the client id")
+        client_secret = conn.password or ""
+        if not client_secret.strip():
+            raise SurveySphereConfigError(conn_id, "password (Client Secret)", "is empty; set the client secret")
+        return cls(
+            conn_id=conn_id,
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_url=_token_url(conn_id, base_url, extra.get("token_url")),
+            scope=(str(extra["scope"]).strip() or None) if extra.get("scope") not in (None, "") else None,
+            timeout=_positive_number(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT),
+            verify=_verify(conn_id, extra.get("verify")),
+            max_retries=_retries(conn_id, extra.get("max_retries")),
+            token_refresh_leeway=_non_negative_number(
+                conn_id, "token_refresh_leeway", extra.get("token_refresh_leeway"), DEFAULT_TOKEN_REFRESH_LEEWAY
+            ),
+        )
+
+
+def _extra_of(conn: Connection, conn_id: str) -> dict[str, Any]:
+    raw = conn.extra
+    if raw in (None, ""):
+        return {}
+    try:
+        extra = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (ValueError, TypeError):
+        raise SurveySphereConfigError(conn_id, "extra", "is not a JSON object") from None
+    if not isinstance(extra, dict):
+        raise SurveySphereConfigError(conn_id, "extra", "is not a JSON object")
+    # Airflow 2.11's form may store custom fields as extra__surveysphere__<name>.
+    extra = {key.removeprefix("extra__surveysphere__"): value for key, value in extra.items()}
+    unknown = sorted(set(extra) - set(EXTRA_FIELDS))
+    if unknown:
+        raise SurveySphereConfigError(
+            conn_id, "extra", f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(EXTRA_FIELDS)}"
+        )
+    return {key: value for key, value in extra.items() if value not in (None, "")}
+
+
+def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
+    host = (host or "").strip() or DEFAULT_BASE_URL
+    url = host if "://" in host else f"https://{host}"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in url:
+        raise SurveySphereConfigError(
+            conn_id, "host (Base URL)", f"{host!r} is not an http(s) URL such as {DEFAULT_BASE_URL}"
+        )
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise SurveySphereConfigError(conn_id, "host (Base URL)", f"{host!r} has an invalid port") from None
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+        raise SurveySphereConfigError(
+            conn_id,
+            "host (Base URL)",
+            f"plain http:// is only allowed to a loopback host (a local sandbox); use https:// for {parts.hostname}",
+        )
+    netloc = parts.netloc
+    if port and url_port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{netloc}{path}"
+
+
+def _token_url(conn_id: str, base_url: str, value: Any) -> str:
+    if value is None:
+        return base_url + DEFAULT_TOKEN_PATH
+    value = str(value).strip()
+    token_url = urljoin(base_url + "/", value) if "://" not in value else value
+    parts = urlsplit(token_url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{value!r} is not a URL or a path")
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+        raise SurveySphereConfigError(
+            conn_id, "extra.token_url", "plain http:// is only allowed to a loopback host; use https://"
+        )
+    return token_url
+
+
+def _number(conn_id: str, field: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a number of seconds")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(number):
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a finite number")
+    return number
+
+
+def _positive_number(conn_id: str, field: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    number = _number(conn_id, field, value)
+    if number <= 0:
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} must be greater than 0")
+    return number
+
+
+def _non_negative_number(conn_id: str, field: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    number = _number(conn_id, field, value)
+    if number < 0:
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} must not be negative")
+    return number
+
+
+def _retries(conn_id: str, value: Any) -> int:
+    if value is None:
+        return DEFAULT_MAX_RETRIES
+    try:
+        retries = int(str(value).strip())
+    except ValueError:
+        raise SurveySphereConfigError(conn_id, "extra.max_retries", f"{value!r} is not a whole number") from None
+    if retries < 0:
+        raise SurveySphereConfigError(conn_id, "extra.max_retries", f"{value!r} must not be negative")
+    return retries
+
+
+def _verify(conn_id: str, value: Any) -> bool | str | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    if not text:
+        raise SurveySphereConfigError(conn_id, "extra.verify", "must be true, false or a CA bundle path")
+    return text

@@ -1,0 +1,124 @@
+"""Errors raised by the SurveySphere provider.
+
+Permanent errors (bad configuration, rejected credentials, a 4xx answer) derive from
+``AirflowFailException`` so that Airflow fails the task at once instead of spending its retries on a
+request that cannot succeed; transient ones (5xx or 429 after the hook's own retries) derive from
+``AirflowException`` so that the task's ``retries`` still apply. No message ever contains a secret.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+
+class SurveySphereError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class SurveySpherePermanentError(SurveySphereError, AirflowFailException):
+    """An error that retrying cannot fix: the task fails without using its retries."""
+
+
+class SurveySphereConfigError(SurveySpherePermanentError, ValueError):
+    """A connection or argument value is missing or invalid.
+
+    :param conn_id: the Airflow connection id the value comes from
+    :param field: the connection field or extra key at fault
+    :param problem: what is wrong, in words a user can act on
+    """
+
+    def __init__(self, conn_id: str, field: str, problem: str) -> None:
+        self.conn_id = conn_id
+        self.field = field
+        super().__init__(f"SurveySphere connection {conn_id!r}: {field}: {problem}")
+
+
+class SurveySphereArgumentError(SurveySpherePermanentError, ValueError):
+    """An operator or hook argument is invalid (an empty endpoint, an unwritable output path, ...).
+
+    :param argument: the argument at fault
+    :param problem: what is wrong
+    """
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument = argument
+        super().__init__(f"{argument}: {problem}")
+
+
+class SurveySphereAuthError(SurveySpherePermanentError):
+    """The token endpoint refused the credentials (an RFC 6749 section 5.2 error) or answered nonsense.
+
+    :param message: what happened, without secrets
+    :param error: the OAuth ``error`` code, when the server sent one
+    :param status_code: the HTTP status of the token answer, when there was one
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, status_code: int | None = None) -> None:
+        self.error = error
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class SurveySphereAPIError(SurveySphereError):
+    """The API answered with a non-2xx status after the hook's retries.
+
+    :param method: HTTP method of the failed request
+    :param path: the request's path (no query string: it may carry user data)
+    :param status_code: the HTTP status code, 0 when no answer came (connection failed)
+    :param excerpt: a short, secret-free excerpt of the answer's body
+    """
+
+    def __init__(self, method: str, path: str, status_code: int, excerpt: str = "") -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.excerpt = excerpt
+        message = (
+            f"SurveySphere API {method} {path} answered {status_code}"
+            if status_code
+            else f"SurveySphere API {method} {path} failed"
+        )
+        if excerpt:
+            message += f": {excerpt}"
+        super().__init__(message)
+
+
+class SurveySphereClientError(SurveySphereAPIError, SurveySpherePermanentError):
+    """A 4xx answer other than 408 and 429: the request itself is wrong and is not retried."""
+
+
+class SurveySphereRetryAfterTooLongError(SurveySphereError):
+    """The server asked to wait (``Retry-After``) longer than the configured cap.
+
+    :param wait: the wait the server asked for, in seconds
+    :param cap: the longest wait the hook accepts, in seconds
+    """
+
+    def __init__(self, wait: float, cap: float) -> None:
+        self.wait = wait
+        self.cap = cap
+        super().__init__(
+            f"SurveySphere asked to retry after {wait:.0f} s, longer than the {cap:.0f} s the hook waits "
+            "at most (raise max_retry_wait, or let the task's own retries try later)"
+        )
+
+
+class SurveySphereForeignHostError(SurveySpherePermanentError):
+    """A URL points to a host other than the connection's: the token never leaves its host.
+
+    :param url_host: the host the URL points to
+    :param allowed: the connection's base URL origin
+    """
+
+    def __init__(self, url_host: str, allowed: str) -> None:
+        super().__init__(
+            f"refusing to send a SurveySphere request to {url_host!r}: only {allowed} may receive the token"
+        )
+
+
+class SurveySpherePaginationError(SurveySpherePermanentError):
+    """A page does not have the configured shape, or the server repeats pages."""
+
+
+class SurveySphereResponseCheckError(SurveySpherePermanentError):
+    """The operator's ``response_check`` returned a false value."""

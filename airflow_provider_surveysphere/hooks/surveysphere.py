@@ -1,0 +1,295 @@
+"""The SurveySphere hook: one connection, one keep-alive session, one token per task run."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, get_current_context
+from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
+from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, origin_of
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereAPIError,
+    SurveySphereArgumentError,
+    SurveySphereClientError,
+    SurveySphereConfigError,
+    SurveySphereError,
+    SurveySphereForeignHostError,
+)
+from airflow_provider_surveysphere.pagination import Paginator
+from airflow_provider_surveysphere.redaction import excerpt_of
+from airflow_provider_surveysphere.session import build_retry, build_session
+from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache, TokenClient, cache_key
+
+if TYPE_CHECKING:
+    from airflow_provider_surveysphere.pagination import PaginationLike
+
+log = logging.getLogger(__name__)
+
+#: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
+TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
+
+
+def current_task_run() -> Hashable:
+    """Identify the running task instance, so that each task run has a token of its own.
+
+    Outside a task (a script, a test) every hook of the process shares one scope.
+    """
+    try:
+        ti = get_current_context()["ti"]
+    except Exception:  # no task is running: Airflow raises a different error on each line
+        return None
+    return (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1), getattr(ti, "try_number", None))
+
+
+class SurveySphereHook(BaseHook):
+    """Calls the SurveySphere REST API with an OAuth 2.0 client-credentials token.
+
+    The connection holds the base URL (host), the Client ID (login) and the Client Secret
+    (password). One token serves every request of a task run, across hook instances and threads;
+    it is renewed shortly before it expires and once right after a 401.
+
+    :param surveysphere_conn_id: the Airflow connection to use
+    :param max_retry_wait: the longest single wait between retries, ``Retry-After`` included; a server
+        asking for longer fails the call at once
+    :param token_cache: where tokens are kept; the process-wide cache unless given
+    """
+
+    conn_name_attr = "surveysphere_conn_id"
+    default_conn_name = "surveysphere_default"
+    conn_type = "surveysphere"
+    hook_name = "SurveySphere"
+
+    #: Backoff between retries: ``backoff_factor * 2 ** n`` seconds, plus up to ``backoff_jitter``, at most ``backoff_max``.
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    backoff_jitter: float = 0.5
+
+    def __init__(
+        self,
+        surveysphere_conn_id: str = default_conn_name,
+        *,
+        max_retry_wait: float = 120.0,
+        token_cache: TokenCache | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.surveysphere_conn_id = surveysphere_conn_id
+        self.max_retry_wait = max_retry_wait
+        self.token_cache = token_cache if token_cache is not None else PROCESS_TOKEN_CACHE
+
+    # -- connection form (Airflow 2.11; Airflow 3.2+ reads the same from provider info) -----------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Labels of the connection form on Airflow 2.11."""
+        from airflow_provider_surveysphere.provider_info import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form on Airflow 2.11."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        from airflow_provider_surveysphere.provider_info import CONN_FIELDS
+
+        return {
+            name: StringField(lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"])
+            for name, field in CONN_FIELDS.items()
+        }
+
+    # -- settings, token and session ----------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> SurveySphereConnectionSettings:
+        """The validated connection (read once per hook)."""
+        try:
+            conn = self.get_connection(self.surveysphere_conn_id)
+        except AirflowNotFoundException:
+            raise SurveySphereConfigError(
+                self.surveysphere_conn_id,
+                "connection",
+                "is not defined; create it in the UI or set AIRFLOW_CONN_"
+                f"{self.surveysphere_conn_id.upper()}",
+            ) from None
+        return SurveySphereConnectionSettings.from_connection(conn)
+
+    @cached_property
+    def token_client(self) -> TokenClient:
+        """Fetches new tokens for this connection."""
+        return TokenClient(self.settings, max_retry_wait=self.max_retry_wait)
+
+    @cached_property
+    def _token_key(self) -> Hashable:
+        return cache_key(self.settings, current_task_run())
+
+    def get_token(self) -> str:
+        """Return a valid access token, from the cache when one is fresh."""
+        return self.token_cache.get(self._token_key, self.token_client.fetch, self.settings.token_refresh_leeway).value
+
+    def invalidate_token(self, value: str) -> None:
+        """Forget ``value`` if it is the cached token (after the server refused it)."""
+        self.token_cache.invalidate(self._token_key, value)
+
+    def get_conn(self) -> requests.Session:
+        """The hook's keep-alive session: bearer auth, retries, timeout and TLS settings of the connection."""
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        settings = self.settings
+        auth = SurveySphereBearerAuth(settings.origin, self.get_token, self.invalidate_token)
+        retry = build_retry(
+            settings,
+            max_wait=self.max_retry_wait,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.backoff_jitter,
+        )
+        if settings.verify is False:
+            self.log.warning(
+                "TLS certificate verification is OFF for connection %r (extra verify=false)", settings.conn_id
+            )
+        return build_session(settings, retry, auth)
+
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        if "_session" in self.__dict__:
+            self.__dict__.pop("_session").close()
+
+    # -- requests -----------------------------------------------------------------------------------------
+
+    def url_for(self, endpoint: str) -> str:
+        """Resolve ``endpoint`` against the base URL; refuse an absolute URL to another origin.
+
+        :param endpoint: a path relative to the base URL (``api/v1/surveys`` or ``/api/v1/surveys``), or an
+            absolute URL on the connection's own host (a next link, say)
+        """
+        if not isinstance(endpoint, str) or not endpoint.strip():
+            raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
+        base_url = self.settings.base_url
+        if "://" in endpoint or endpoint.startswith("//"):
+            url = endpoint
+        else:
+            url = urljoin(base_url + "/", endpoint.lstrip("/"))
+        if origin_of(url) != self.settings.origin:
+            raise SurveySphereForeignHostError(urlsplit(url).netloc or url, self.settings.origin)
+        return url
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one request and return its answer; a non-2xx answer raises.
+
+        :param method: HTTP method
+        :param endpoint: path relative to the base URL, or an absolute URL on the same host
+        :param params: query string parameters
+        :param json: a JSON body
+        :param data: a form or raw body
+        :param headers: extra headers (``Authorization`` is the hook's own)
+        :param stream: leave the body unread until the caller reads it
+        :raises SurveySphereClientError: a 4xx answer (not retried)
+        :raises SurveySphereAPIError: a 5xx or 429 answer after the retries
+        """
+        url = self.url_for(endpoint)
+        method = method.upper()
+        try:
+            response = self.get_conn().request(
+                method, url, params=params, json=json, data=data, headers=dict(headers or {}), stream=stream
+            )
+        except SurveySphereError:
+            raise
+        except requests.RequestException as exc:
+            raise SurveySphereAPIError(method, urlsplit(url).path, 0, _describe(exc)) from None
+        self.check_response(response)
+        return response
+
+    def check_response(self, response: requests.Response) -> None:
+        """Raise a clear error for a non-2xx answer. Override to accept other statuses.
+
+        :param response: the answer to check
+        """
+        if response.ok:
+            return
+        status = response.status_code
+        method = response.request.method or "?"
+        path = urlsplit(response.url).path
+        excerpt = excerpt_of(response, self.settings.client_secret)
+        error_class = (
+            SurveySphereClientError
+            if 400 <= status < 500 and status not in TRANSIENT_CLIENT_STATUSES
+            else SurveySphereAPIError
+        )
+        raise error_class(method, path, status, excerpt)
+
+    def paginate(
+        self,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        pagination: PaginationLike | None = None,
+        records_key: str | None = None,
+        method: str = "GET",
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Paginator:
+        """Iterate over the records of every page, one page in memory at a time.
+
+        :param endpoint: path of the first page
+        :param params: query parameters of the first page (the pagination adds its own)
+        :param pagination: a strategy from :mod:`airflow_provider_surveysphere.pagination`, or a callable
+            ``(response) -> overrides or None``; None fetches a single page
+        :param records_key: dotted path to the list of records in a page (``"data"``,
+            ``"result.items"``); None when the page itself is the list
+        :param method: HTTP method of every page request
+        :param json: JSON body of the first page request
+        :param data: form or raw body of the first page request
+        :param headers: extra headers of every page request
+        :return: an iterator of records that also counts ``pages`` and ``records`` as it goes
+        """
+        return Paginator(
+            self,
+            endpoint,
+            method=method,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            pagination=pagination,
+            records_key=records_key,
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Fetch a token with the connection's credentials (the UI's Test button)."""
+        try:
+            self.token_client.fetch()
+        except Exception as exc:  # the UI shows the message; it never holds a secret
+            return False, str(exc)
+        return True, f"Connection {self.surveysphere_conn_id!r} obtained a SurveySphere access token."
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """Name a transport error without its URL (which may carry query values)."""
+    reason = exc.args[0] if exc.args else exc
+    reason = getattr(reason, "reason", reason)
+    return f"{type(exc).__name__} ({type(reason).__name__})"

@@ -1,0 +1,114 @@
+"""The keep-alive HTTP session of a hook: retries, timeouts and TLS settings on every request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from airflow_provider_surveysphere.exceptions import SurveySphereRetryAfterTooLongError
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
+
+    from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
+    from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings
+
+#: Statuses worth asking again for: rate limiting and the server's or a gateway's passing trouble.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class CappedRetry(Retry):
+    """urllib3's ``Retry`` with a cap on ``Retry-After``.
+
+    A server may ask for hours; rather than sleep through a task's whole timeout, a wait longer than
+    ``max_wait`` fails at once with :class:`SurveySphereRetryAfterTooLongError`.
+
+    :param max_wait: the longest ``Retry-After`` honoured, in seconds
+    """
+
+    def __init__(self, *args: Any, max_wait: float = 120.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_wait = max_wait
+
+    def new(self, **kw: Any) -> CappedRetry:
+        new = super().new(**kw)
+        new.max_wait = self.max_wait
+        return new
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        wait = super().get_retry_after(response)
+        if wait is not None and wait > self.max_wait:
+            raise SurveySphereRetryAfterTooLongError(wait, self.max_wait)
+        return wait
+
+
+class SurveySphereAdapter(HTTPAdapter):
+    """An adapter that applies the connection's timeout and TLS choice to every request.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify``, and a
+    session has no default timeout; the adapter sees every request after those merges, so the
+    connection's settings hold even for code that uses ``hook.get_conn()`` directly.
+
+    :param timeout: seconds used when a caller passes no timeout
+    :param verify: forced TLS verification (True, False or a CA bundle), or None to keep requests' choice
+    """
+
+    def __init__(self, *, timeout: float, verify: bool | str | None, **kwargs: Any) -> None:
+        self.default_timeout = timeout
+        self.forced_verify = verify
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        if self.forced_verify is not None:
+            kwargs["verify"] = self.forced_verify
+        return super().send(request, **kwargs)
+
+
+def build_retry(
+    settings: SurveySphereConnectionSettings,
+    *,
+    max_wait: float,
+    backoff_factor: float = 0.5,
+    backoff_max: float = 30.0,
+    backoff_jitter: float = 0.5,
+    allowed_methods: frozenset[str] = Retry.DEFAULT_ALLOWED_METHODS,
+) -> CappedRetry:
+    """Retries for idempotent methods: exponential backoff with jitter, ``Retry-After`` honoured and capped.
+
+    ``status_forcelist`` must be set, or urllib3 retries no status at all; POST and PATCH are left out
+    (urllib3's default ``allowed_methods``) since the server may have acted on them.
+
+    :param allowed_methods: the methods retried; the token request passes ``{"POST"}``, since asking
+        again for a token is harmless
+    """
+    return CappedRetry(
+        total=settings.max_retries,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff_factor,
+        backoff_max=min(backoff_max, max_wait),
+        backoff_jitter=backoff_jitter,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        allowed_methods=allowed_methods,
+        max_wait=max_wait,
+    )
+
+
+def build_session(
+    settings: SurveySphereConnectionSettings, retry: Retry, auth: SurveySphereBearerAuth | None = None
+) -> requests.Session:
+    """A keep-alive session bound to one connection: bearer auth, retries, timeout and TLS settings."""
+    session = requests.Session()
+    session.auth = auth
+    session.headers["Accept"] = "application/json"
+    session.headers["User-Agent"] = f"airflow-provider-surveysphere {requests.utils.default_user_agent()}"
+    adapter = SurveySphereAdapter(timeout=settings.timeout, verify=settings.verify, max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
