@@ -67,7 +67,7 @@ class TokenCache:
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+        self.clock = clock
         self._tokens: dict[Hashable, AccessToken] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -84,11 +84,11 @@ class TokenCache:
         :param leeway: renew when fewer than this many seconds remain (capped at half the lifetime)
         """
         token = self._tokens.get(key)
-        if token is not None and token.is_fresh(self._clock(), leeway):
+        if token is not None and token.is_fresh(self.clock(), leeway):
             return token
         with self._lock_for(key):
             token = self._tokens.get(key)
-            if token is None or not token.is_fresh(self._clock(), leeway):
+            if token is None or not token.is_fresh(self.clock(), leeway):
                 token = fetch()
                 self._tokens[key] = token
             return token
@@ -133,7 +133,7 @@ class TokenClient:
         session: requests.Session | None = None,
     ) -> None:
         self.settings = settings
-        self._clock = clock
+        self.clock = clock
         if session is None:
             retry = build_retry(settings, max_wait=max_retry_wait, allowed_methods=frozenset({"POST"}))
             session = build_session(settings, retry)
@@ -157,7 +157,7 @@ class TokenClient:
         :raises SurveySphereAPIError: the endpoint kept failing with a transient status
         """
         settings = self.settings
-        started = self._clock()
+        started = self.clock()
         try:
             response = self.session.post(
                 settings.token_url,

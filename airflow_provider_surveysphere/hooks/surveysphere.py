@@ -128,7 +128,7 @@ class SurveySphereHook(BaseHook):
     @cached_property
     def token_client(self) -> TokenClient:
         """Fetches new tokens for this connection."""
-        return TokenClient(self.settings, max_retry_wait=self.max_retry_wait)
+        return TokenClient(self.settings, clock=self.token_cache.clock, max_retry_wait=self.max_retry_wait)
 
     @cached_property
     def _token_key(self) -> Hashable:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
@@ -38,29 +38,38 @@ _SHORT_TEXTS = (
     "Average overall",
 )
 _SURVEY_ID = re.compile(r"srv-(\d{4,})")
-# A "+HH:MM" offset whose "+" became a space because the query string was not percent-encoded.
-_SPACED_OFFSET = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}:?\d{2})$")
 _MICROSECOND = timedelta(microseconds=1)
+# Parsed by hand so Python 3.10 (whose fromisoformat is narrow) accepts the same texts as 3.11+.
+# A space may stand for the "+" of an offset when a query string was not percent-encoded.
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"(Z|[+\- ](\d{2}):?(\d{2}))?)?",
+    re.IGNORECASE,
+)
 
 
 def parse_timestamp(value: str) -> datetime:
     """Parse an ISO 8601 timestamp or date into an aware UTC datetime.
 
-    Accepts a ``Z`` suffix, any numeric offset, a bare date (midnight UTC) and, leniently, a naive
+    Accepts a ``Z`` suffix, numeric offsets, a bare date (midnight UTC) and, leniently, a naive
     timestamp (taken as UTC).
 
     :param value: the text to parse.
     :raises ValueError: if the text is not an ISO 8601 date or timestamp.
     """
-    text = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    if "T" not in text and " " not in text and len(text) == 10:
-        day = date.fromisoformat(text)
-        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
+    match = _TIMESTAMP.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not an ISO 8601 date or timestamp: {value!r}")
+    year, month, day, hour, minute, second, fraction, offset, off_hours, off_minutes = match.groups()
+    tz = timezone.utc
+    if offset and offset.upper() != "Z":
+        delta = timedelta(hours=int(off_hours), minutes=int(off_minutes))
+        tz = timezone(-delta if offset[0] == "-" else delta)
+    parsed = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+        int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz,
+    )
     return parsed.astimezone(timezone.utc)
 
 

@@ -395,7 +395,7 @@ def _time_param(params: dict[str, list[str]], name: str) -> datetime | None:
         return None
     try:
         return parse_timestamp(text)
-    except (ValueError, IndexError):
+    except ValueError:
         raise _BadParameter(name, f"parameter {name!r} must be an ISO 8601 date or timestamp") from None
 
 

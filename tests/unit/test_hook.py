@@ -1,0 +1,365 @@
+"""SurveySphereHook: the published token flow, the per-task-run cache, retries, errors and secrecy."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereAPIError,
+    SurveySphereAuthError,
+    SurveySphereClientError,
+    SurveySphereConfigError,
+    SurveySphereForeignHostError,
+    SurveySphereRetryAfterTooLongError,
+)
+from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.token import TokenCache
+
+from tests.unit.conftest import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL, token_answer, token_calls
+
+SURVEYS = f"{BASE_URL}/api/v1/surveys"
+
+
+def test_token_request_is_the_published_form_post(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    assert hook.get_token() == "tok-1"
+    request = mocked.calls[0].request
+    assert request.method == "POST"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(request.body) == {
+        "grant_type": ["client_credentials"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+    }
+    assert "Authorization" not in request.headers
+
+
+def test_scope_and_token_url_path_come_from_extra(set_connection, token_cache, mocked):
+    set_connection(extra={"scope": "surveys.read", "token_url": "/oauth/token"})
+    mocked.post(f"{BASE_URL}/oauth/token", json=token_answer())
+    SurveySphereHook(token_cache=token_cache).get_token()
+    assert parse_qs(mocked.calls[0].request.body)["scope"] == ["surveys.read"]
+
+
+def test_bearer_token_is_sent_and_one_token_serves_many_calls(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer("tok-A"))
+    mocked.get(SURVEYS, json={"data": []}, match=[matchers.header_matcher({"Authorization": "Bearer tok-A"})])
+    for _ in range(25):
+        assert hook.request("GET", "api/v1/surveys").json() == {"data": []}
+    assert len(token_calls(mocked)) == 1
+
+
+def test_hook_instances_with_the_same_credentials_share_the_token(set_connection, token_cache, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, json=[])
+    for _ in range(5):
+        SurveySphereHook(token_cache=token_cache).request("GET", "/api/v1/surveys")
+    assert len(token_calls(mocked)) == 1
+
+
+def test_other_credentials_get_their_own_token(set_connection, token_cache, mocked):
+    set_connection("other", password="another-secret")
+    mocked.post(TOKEN_URL, json=token_answer())
+    SurveySphereHook(token_cache=token_cache).get_token()
+    SurveySphereHook("other", token_cache=token_cache).get_token()
+    assert len(token_calls(mocked)) == 2
+
+
+def test_sixteen_threads_trigger_one_token_request(hook, mocked):
+    gate = threading.Event()
+
+    def slow_token(request):
+        gate.wait(2)  # hold the first fetch until every thread is waiting for a token
+        return 200, {}, '{"access_token": "tok-T", "token_type": "bearer", "expires_in": 3600}'
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=slow_token)
+    mocked.get(SURVEYS, json=[])
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            hook.request("GET", "api/v1/surveys")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert len(token_calls(mocked)) == 1
+    assert len(mocked.calls) == 17
+
+
+def test_token_renewed_before_expiry_with_leeway(hook, mocked, clock):
+    mocked.post(TOKEN_URL, json=token_answer("tok-1", 3600))
+    mocked.post(TOKEN_URL, json=token_answer("tok-2", 3600))
+    assert hook.get_token() == "tok-1"
+    clock.advance(3600 - 61)
+    assert hook.get_token() == "tok-1"
+    clock.advance(2)  # 59 s left: within the 60 s leeway
+    assert hook.get_token() == "tok-2"
+
+
+def test_leeway_is_capped_at_half_a_short_lifetime(hook, mocked, clock):
+    mocked.post(TOKEN_URL, json=token_answer("short-1", 30))
+    mocked.post(TOKEN_URL, json=token_answer("short-2", 30))
+    assert hook.get_token() == "short-1"
+    for _ in range(10):  # a 60 s leeway would make a 30 s token look expired on every call
+        assert hook.get_token() == "short-1"
+    clock.advance(14)
+    assert hook.get_token() == "short-1"
+    clock.advance(2)  # 14 s left: under half the lifetime
+    assert hook.get_token() == "short-2"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_missing_expires_in_means_the_documented_hour(hook, mocked, clock):
+    body = token_answer()
+    del body["expires_in"]
+    mocked.post(TOKEN_URL, json=body)
+    hook.get_token()
+    clock.advance(3500)
+    hook.get_token()
+    assert len(token_calls(mocked)) == 1
+
+
+def test_401_drops_the_token_fetches_a_new_one_and_resends_once(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer("old"))
+    mocked.post(TOKEN_URL, json=token_answer("new"))
+    mocked.get(SURVEYS, status=401, match=[matchers.header_matcher({"Authorization": "Bearer old"})])
+    mocked.get(SURVEYS, json={"ok": 1}, match=[matchers.header_matcher({"Authorization": "Bearer new"})])
+    response = hook.request("GET", "api/v1/surveys")
+    assert response.json() == {"ok": 1}
+    assert len(token_calls(mocked)) == 2
+    assert hook.get_token() == "new"
+
+
+def test_second_401_is_an_error_not_a_loop(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer("a"))
+    mocked.post(TOKEN_URL, json=token_answer("b"))
+    mocked.get(SURVEYS, status=401, json={"error": "invalid_token"})
+    with pytest.raises(SurveySphereClientError) as caught:
+        hook.request("GET", "api/v1/surveys")
+    assert caught.value.status_code == 401
+    assert len(token_calls(mocked)) == 2
+    assert len(mocked.calls) == 4
+
+
+def test_invalid_client_is_a_clear_error_and_not_retried(hook, mocked):
+    mocked.post(
+        TOKEN_URL, status=401, json={"error": "invalid_client", "error_description": "Client authentication failed"}
+    )
+    with pytest.raises(SurveySphereAuthError) as caught:
+        hook.get_token()
+    assert caught.value.error == "invalid_client"
+    assert "invalid_client" in str(caught.value) and "Client authentication failed" in str(caught.value)
+    assert "surveysphere_default" in str(caught.value)
+    assert len(mocked.calls) == 1
+
+
+def test_token_endpoint_5xx_is_retried(hook, mocked):
+    mocked.post(TOKEN_URL, status=503)
+    mocked.post(TOKEN_URL, json=token_answer("after-retry"))
+    assert hook.get_token() == "after-retry"
+    assert len(mocked.calls) == 2
+
+
+def test_token_endpoint_5xx_after_retries_is_a_transient_error(hook, mocked):
+    mocked.post(TOKEN_URL, status=502, body="bad gateway")
+    with pytest.raises(SurveySphereAPIError) as caught:
+        hook.get_token()
+    assert not isinstance(caught.value, SurveySphereAuthError)
+    assert caught.value.status_code == 502
+    assert len(mocked.calls) == 3  # max_retries=2 in the test connection
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"body": "<html>login</html>", "content_type": "text/html"}, "not a JSON object"),
+        ({"json": {"token_type": "Bearer", "expires_in": 3600}}, "without an access_token"),
+        ({"json": token_answer(token_type="mac")}, "'mac'; only Bearer"),
+        ({"json": token_answer(expires_in=-5)}, "must be positive"),
+        ({"json": token_answer(expires_in="soon")}, "not a number"),
+    ],
+)
+def test_unusable_token_answers_are_clear_errors(hook, mocked, answer, message):
+    mocked.post(TOKEN_URL, **answer)
+    with pytest.raises(SurveySphereAuthError, match=message):
+        hook.get_token()
+
+
+def test_token_type_is_case_insensitive(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer(token_type="bearer"))
+    assert hook.get_token() == "tok-1"
+
+
+def test_token_is_registered_with_the_secrets_masker(hook, mocked, monkeypatch):
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_provider_surveysphere.token.mask_secret", masked.append)
+    mocked.post(TOKEN_URL, json=token_answer("mask-me"))
+    hook.get_token()
+    assert masked == ["mask-me"]
+
+
+def test_transient_statuses_are_retried_for_get(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, status=500)
+    mocked.get(SURVEYS, status=429, headers={"Retry-After": "0"})
+    mocked.get(SURVEYS, json={"ok": True})
+    assert hook.request("GET", "api/v1/surveys").json() == {"ok": True}
+
+
+def test_post_is_not_retried(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.post(SURVEYS, status=503)
+    with pytest.raises(SurveySphereAPIError) as caught:
+        hook.request("POST", "api/v1/surveys", json={"title": "x"})
+    assert caught.value.status_code == 503
+    assert len(mocked.calls) == 2
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_client_errors_are_permanent_and_not_retried(hook, mocked, status):
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, status=status, json={"error": "nope"})
+    with pytest.raises(SurveySphereClientError) as caught:
+        hook.request("GET", "api/v1/surveys", params={"q": "private"})
+    message = str(caught.value)
+    assert f"GET /api/v1/surveys answered {status}" in message and "nope" in message
+    assert "private" not in message  # the query string stays out of messages
+    assert len(mocked.calls) == 2
+
+
+def test_error_excerpt_is_short_and_scrubbed(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer("tok-xyz"))
+    mocked.get(SURVEYS, status=500, body=f"echo {CLIENT_SECRET} " + "x" * 5000)
+    with pytest.raises(SurveySphereAPIError) as caught:
+        hook.request("GET", "api/v1/surveys")
+    assert CLIENT_SECRET not in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+def test_retry_after_is_honoured_and_capped(hook):
+    from urllib3 import HTTPResponse
+
+    retry = hook.get_conn().get_adapter(BASE_URL).max_retries
+    waits: list[float] = []
+    retry_response = HTTPResponse(status=429, headers={"Retry-After": "3"})
+    retry._sleep_backoff = lambda: None
+    import urllib3.util.retry as retry_module
+
+    original_sleep = retry_module.time.sleep
+    retry_module.time.sleep = waits.append
+    try:
+        retry.sleep(retry_response)
+        assert waits == [3.0]
+        with pytest.raises(SurveySphereRetryAfterTooLongError, match="6 s"):
+            retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "6"}))  # the cap is 5 s here
+    finally:
+        retry_module.time.sleep = original_sleep
+    assert retry.respect_retry_after_header and 429 in retry.status_forcelist
+    assert retry.new().max_wait == 5
+
+
+def test_backoff_has_jitter_and_a_cap(set_connection, token_cache):
+    retry = SurveySphereHook(token_cache=token_cache).get_conn().get_adapter(BASE_URL).max_retries
+    assert retry.backoff_jitter > 0 and retry.backoff_max <= 30 and retry.total == 2
+
+
+def test_absolute_url_to_another_host_is_refused_before_any_request(hook, mocked):
+    with pytest.raises(SurveySphereForeignHostError, match="evil.example"):
+        hook.request("GET", "https://evil.example/api/v1/surveys")
+    assert len(mocked.calls) == 0
+
+
+def test_absolute_url_on_the_same_host_is_accepted(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, json=[])
+    hook.request("GET", f"{SURVEYS}")
+
+
+def test_session_refuses_to_send_the_token_elsewhere(hook, mocked):
+    with pytest.raises(SurveySphereForeignHostError):
+        hook.get_conn().get("https://evil.example/")
+
+
+def test_connection_timeout_and_verify_apply_even_with_a_ca_bundle_in_the_environment(
+    set_connection, token_cache, mocked, monkeypatch
+):
+    set_connection(extra={"timeout": 7, "verify": "false"})
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    seen: dict[str, object] = {}
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def spy(adapter, request, **kwargs):
+        seen.update(timeout=kwargs.get("timeout"), verify=kwargs.get("verify"))
+        return real_send(adapter, request, **kwargs)
+
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, json=[])
+    with monkeypatch.context() as patch:  # undone before responses stops mocking
+        patch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+        SurveySphereHook(token_cache=token_cache).get_conn().get(SURVEYS)
+    assert seen == {"timeout": 7.0, "verify": False}
+
+
+def test_default_timeout_is_always_set(hook, mocked, monkeypatch):
+    seen: list[object] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def spy(adapter, request, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return real_send(adapter, request, **kwargs)
+
+    mocked.post(TOKEN_URL, json=token_answer())
+    mocked.get(SURVEYS, json=[])
+    with monkeypatch.context() as patch:  # undone before responses stops mocking
+        patch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+        hook.request("GET", "api/v1/surveys")
+    assert seen and all(timeout == 60.0 for timeout in seen)
+
+
+def test_test_connection_reports_success_and_failure_without_secrets(hook, mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    assert hook.test_connection()[0] is True
+    mocked.replace(responses.POST, TOKEN_URL, status=401, json={"error": "invalid_client"})
+    ok, message = hook.test_connection()
+    assert ok is False and "invalid_client" in message and CLIENT_SECRET not in message
+
+
+def test_secret_is_absent_from_every_error_message(hook, mocked):
+    mocked.post(TOKEN_URL, status=400, json={"error": "invalid_request", "error_description": f"bad {CLIENT_SECRET}"})
+    with pytest.raises(SurveySphereAuthError) as caught:
+        hook.get_token()
+    assert CLIENT_SECRET not in str(caught.value) and CLIENT_SECRET not in repr(hook.settings)
+
+
+def test_missing_connection_names_the_id(token_cache):
+    with pytest.raises(SurveySphereConfigError, match="'nowhere'.*not defined"):
+        SurveySphereHook("nowhere", token_cache=token_cache).get_token()
+
+
+def test_permanent_errors_fail_the_task_without_retries():
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    assert issubclass(SurveySphereClientError, AirflowFailException)
+    assert issubclass(SurveySphereAuthError, AirflowFailException)
+    assert issubclass(SurveySphereConfigError, AirflowFailException)
+    assert not issubclass(SurveySphereAPIError, AirflowFailException)
+
+
+def test_shared_process_cache_is_the_default(set_connection):
+    from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE
+
+    assert SurveySphereHook().token_cache is PROCESS_TOKEN_CACHE
+    assert isinstance(PROCESS_TOKEN_CACHE, TokenCache)

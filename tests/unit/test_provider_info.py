@@ -1,0 +1,43 @@
+"""Registration with Airflow: entry point, provider info, connection form on both Airflow lines."""
+
+from __future__ import annotations
+
+import warnings
+from importlib.metadata import entry_points
+
+from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.provider_info import get_provider_info
+
+
+def test_entry_point_returns_the_provider_info():
+    (entry_point,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_surveysphere")]
+    info = entry_point.load()()
+    assert info["package-name"] == "airflow-provider-surveysphere"
+    assert info["versions"] and info["hooks"] and info["connection-types"][0]["connection-type"] == "surveysphere"
+
+
+def test_connection_form_labels():
+    conn_type = get_provider_info()["connection-types"][0]
+    assert conn_type["hook-class-name"] == "airflow_provider_surveysphere.hooks.surveysphere.SurveySphereHook"
+    behaviour = conn_type["ui-field-behaviour"]
+    assert behaviour["relabeling"] == {"host": "Base URL", "login": "Client ID", "password": "Client Secret"}
+    assert set(behaviour["hidden-fields"]) == {"schema", "port"}
+    assert set(conn_type["conn-fields"]) == {"token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway"}
+
+
+def test_airflow_2_form_methods_agree_with_provider_info():
+    behaviour = SurveySphereHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"]["login"] == "Client ID" and "schema" in behaviour["hidden_fields"]
+
+
+def test_providers_manager_knows_the_connection_type_without_deprecation_warnings():
+    from airflow.providers_manager import ProvidersManager
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager = ProvidersManager()
+        assert "airflow-provider-surveysphere" in manager.providers
+        hook_info = manager.hooks["surveysphere"]  # imports the hook, as the connection form does
+    assert [str(w.message) for w in caught if "SurveySphere" in str(w.message)] == []
+    assert hook_info is not None and hook_info.hook_class_name.endswith("SurveySphereHook")
+    assert hook_info.connection_id_attribute_name == "surveysphere_conn_id"
