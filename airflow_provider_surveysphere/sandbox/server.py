@@ -87,11 +87,11 @@ class SandboxConfig:
 
     client_id: str = "sandbox-client"
     client_secret: str = "sandbox-secret"
-    token_lifetime: float = 3600
+    token_lifetime: float = 3600.0
     surveys: int = 3
     responses_per_survey: int = 1000
     start: datetime = DEFAULT_START
-    response_interval: float = 60
+    response_interval: float = 60.0
     seed: int = 0
     token_endpoint_failures: int = 0
     error_rate: float = 0.0
@@ -125,12 +125,12 @@ class SandboxConfig:
         :param values: field names mapped to new values.
         :raises ValueError: for an unknown field, a value of the wrong type or an impossible value.
         """
-        known = {f.name for f in fields(self)}
+        types = {f.name: str(f.type) for f in fields(self)}  # annotations are strings here
         converted = {}
         for name, value in values.items():
-            if name not in known:
+            if name not in types:
                 raise ValueError(f"unknown config field {name!r}")
-            converted[name] = _convert_field(name, getattr(self, name), value)
+            converted[name] = _convert_field(name, types[name], value)
         replace(self, **converted)  # validates the combination before anything changes
         for name, value in converted.items():
             setattr(self, name, value)
@@ -152,18 +152,18 @@ class SandboxConfig:
         )
 
 
-def _convert_field(name: str, current: Any, value: Any) -> Any:
-    if isinstance(current, datetime):
+def _convert_field(name: str, type_name: str, value: Any) -> Any:
+    if type_name == "datetime":
         if not isinstance(value, str):
             raise ValueError(f"{name} must be an ISO 8601 string")
         return parse_timestamp(value)
-    if isinstance(current, str):
+    if type_name == "str":
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a string")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number")
-    if isinstance(current, int) and not isinstance(value, int):
+    if type_name == "int" and not isinstance(value, int):
         raise ValueError(f"{name} must be an integer")
     return value
 
@@ -507,24 +507,24 @@ class _Handler(BaseHTTPRequestHandler):
         return self._data(rest, parse_qs(query, keep_blank_values=True))
 
     def _control(self, path: str, body: bytes) -> _Reply:
-        sandbox = self.server.state
+        state = self.server.state
         if path == "/__sandbox/health":
             return _Reply(200, {"status": "ok"})
         if path == "/__sandbox/stats":
-            return _Reply(200, sandbox.snapshot())
+            return _Reply(200, state.snapshot())
         if path == "/__sandbox/reset" and self.command == "POST":
-            sandbox.reset()
+            state.reset()
             return _Reply(200, {"status": "reset"})
         if path == "/__sandbox/config" and self.command == "POST":
             try:
                 values = json.loads(body or b"{}")
                 if not isinstance(values, dict):
                     raise ValueError("the body must be a JSON object")
-                sandbox.config.update(values)
+                state.config.update(values)
             except ValueError as exc:  # JSONDecodeError is a ValueError
                 return _error(400, "invalid_request", str(exc))
         if path == "/__sandbox/config":
-            return _Reply(200, sandbox.config.to_json())
+            return _Reply(200, state.config.to_json())
         return _error(404, "not_found", "no such sandbox endpoint")
 
     # Token endpoint
@@ -736,8 +736,10 @@ class SandboxServer:
 
     @property
     def request_log(self) -> collections.deque[RequestRecord]:
-        """Recent requests as ``(monotonic arrival time, method, path, status)`` records."""
-        return self._state.request_log
+        """A snapshot of recent requests as ``(monotonic arrival time, method, path, status)`` records."""
+        with self._state.lock:
+            log = self._state.request_log
+            return collections.deque(log, maxlen=log.maxlen)
 
     def reset(self) -> None:
         """Zero the statistics and failure counters, clear the log, re-seed ``error_rate`` draws."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import signal
@@ -588,12 +587,14 @@ def test_config_endpoint_rejects_bad_values(sandbox: SandboxServer, values: Any)
     assert sandbox.config.to_json() == before
 
 
-def test_config_endpoint_parses_start(sandbox: SandboxServer) -> None:
-    response = requests.post(f"{sandbox.base_url}/__sandbox/config",
-                             json={"start": "2030-01-01T00:00:00Z", "surveys": 1}, timeout=5)
+def test_config_endpoint_converts_values(sandbox: SandboxServer) -> None:
+    response = requests.post(f"{sandbox.base_url}/__sandbox/config", timeout=5, json={
+        "start": "2030-01-01T00:00:00Z", "surveys": 1, "token_lifetime": 0.5, "response_interval": 2})
 
+    assert response.status_code == 200, response.text
     assert response.json()["start"] == "2030-01-01T00:00:00Z"
     assert sandbox.config.start == datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert (sandbox.config.surveys, sandbox.config.token_lifetime, sandbox.config.response_interval) == (1, 0.5, 2)
 
 
 def test_stop_closes_idle_keep_alive_connections(session: requests.Session) -> None:

@@ -1,0 +1,186 @@
+"""SurveySphereOperator: single calls to XCom, bounded record lists, atomic JSON Lines exports."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from responses import matchers
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereAPIError,
+    SurveySphereArgumentError,
+    SurveySphereResponseCheckError,
+)
+from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
+from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress
+from airflow_provider_surveysphere.pagination import PageNumberPagination
+
+from tests.unit.conftest import BASE_URL, TOKEN_URL, token_answer
+
+RESPONSES = f"{BASE_URL}/api/v1/surveys/s1/responses"
+
+
+@pytest.fixture
+def api(mocked):
+    mocked.post(TOKEN_URL, json=token_answer())
+    return mocked
+
+
+def operator(hook, **kwargs) -> SurveySphereOperator:
+    op = SurveySphereOperator(task_id="t", **kwargs)
+    op.hook = hook  # the test's hook: private token cache, no backoff sleeps
+    return op
+
+
+def add_pages(api, pages: int, page_size: int, last: int) -> None:
+    for page in range(1, pages + 1):
+        count = page_size if page < pages else last
+        api.get(
+            RESPONSES,
+            match=[matchers.query_param_matcher({"page": str(page), "pageSize": str(page_size)}, strict_match=False)],
+            json={"data": [{"id": f"r{page}-{i}", "text": "ünïcode"} for i in range(count)]},
+        )
+
+
+def add_single_page(api, count: int) -> None:
+    api.get(RESPONSES, json={"data": [{"id": f"r{i}"} for i in range(count)]})
+
+
+def test_single_call_returns_its_json(hook, api):
+    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
+    assert operator(hook, endpoint="api/v1/surveys/s1").execute({}) == {"id": "s1", "status": "open"}
+
+
+def test_response_filter_shapes_the_xcom_value(hook, api):
+    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
+    op = operator(hook, endpoint="api/v1/surveys/s1", response_filter=lambda r: r.json()["status"])
+    assert op.execute({}) == "open"
+
+
+def test_response_check_false_fails_the_task(hook, api):
+    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"status": "closed"})
+    op = operator(hook, endpoint="api/v1/surveys/s1", response_check=lambda r: r.json()["status"] == "open")
+    with pytest.raises(SurveySphereResponseCheckError, match="response_check returned a false value"):
+        op.execute({})
+
+
+def test_non_json_single_call_suggests_a_response_filter(hook, api):
+    api.get(f"{BASE_URL}/export.csv", body="a,b\n1,2\n", content_type="text/csv")
+    with pytest.raises(SurveySphereArgumentError, match="response_filter"):
+        operator(hook, endpoint="export.csv").execute({})
+
+
+def test_paginated_call_returns_the_records(hook, api):
+    add_pages(api, 3, 2, 1)
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
+                  records_key="data")
+    assert [r["id"] for r in op.execute({})] == ["r1-0", "r1-1", "r2-0", "r2-1", "r3-0"]
+
+
+def test_too_many_records_for_xcom_suggest_output_path(hook, api):
+    add_pages(api, 3, 2, 2)
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
+                  records_key="data", max_xcom_records=3)
+    with pytest.raises(SurveySphereArgumentError, match="more than max_xcom_records=3.*set output_path"):
+        op.execute({})
+    assert len(api.calls) == 3  # stopped at the page that crossed the bound
+
+
+def test_export_streams_json_lines_and_returns_metadata(hook, api, tmp_path):
+    add_pages(api, 4, 3, 2)
+    target = tmp_path / "out" / "responses.jsonl"
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", params={"since": "2026-11-01"},
+                  pagination=PageNumberPagination(page_size=3), records_key="data", output_path=str(target))
+    result = op.execute({})
+    assert result == {"path": str(target), "records": 11, "pages": 4}
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines][:4] == ["r1-0", "r1-1", "r1-2", "r2-0"]
+    assert len(lines) == 11 and json.loads(lines[0])["text"] == "ünïcode"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["responses.jsonl"]  # no temporary left
+
+
+def test_export_accepts_file_urls_and_object_storage_paths(hook, api, tmp_path):
+    add_single_page(api, 2)
+    url = f"file://{tmp_path}/a.jsonl"
+    assert operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data", output_path=url).execute({})[
+        "records"
+    ] == 2
+    path = ObjectStoragePath(f"file://{tmp_path}/b.jsonl")
+    result = operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data", output_path=path).execute({})
+    assert result["records"] == 2 and (tmp_path / "b.jsonl").exists()
+
+
+def test_failed_export_leaves_no_partial_file_and_keeps_the_previous_one(hook, api, tmp_path):
+    target = tmp_path / "responses.jsonl"
+    target.write_text('{"id": "previous complete run"}\n')
+    add_pages(api, 2, 2, 2)
+    api.get(RESPONSES, status=503, match=[matchers.query_param_matcher({"page": "3", "pageSize": "2"})])  # keeps failing
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
+                  records_key="data", output_path=str(target))
+    with pytest.raises(SurveySphereAPIError, match="503"):
+        op.execute({})
+    assert target.read_text() == '{"id": "previous complete run"}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["responses.jsonl"]
+
+
+def test_rerun_overwrites_its_own_file(hook, api, tmp_path):
+    target = tmp_path / "day.jsonl"
+    add_single_page(api, 3)
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data", output_path=str(target))
+    op.execute({})
+    op.execute({})
+    assert len(target.read_text().splitlines()) == 3
+
+
+def test_unwritable_output_path_is_a_clear_error(hook, api, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    add_single_page(api, 1)
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data",
+                  output_path=str(blocker / "sub" / "out.jsonl"))
+    with pytest.raises(SurveySphereArgumentError, match="output_path: cannot write"):
+        op.execute({})
+
+
+@pytest.mark.parametrize("field", ["endpoint", "output_path"])
+def test_template_that_renders_to_nothing_is_a_clear_error(hook, api, tmp_path, field):
+    kwargs = {"endpoint": "api/v1/surveys/s1/responses", "records_key": "data", "output_path": str(tmp_path / "x")}
+    kwargs[field] = "   "
+    with pytest.raises(SurveySphereArgumentError, match=f"{field}: .*render to nothing"):
+        operator(hook, **kwargs).execute({})
+
+
+def test_response_filter_with_pagination_is_refused_at_definition():
+    with pytest.raises(SurveySphereArgumentError, match="single calls only"):
+        SurveySphereOperator(task_id="t", endpoint="x", pagination=PageNumberPagination(), response_filter=str)
+
+
+def test_template_fields():
+    assert set(SurveySphereOperator.template_fields) == {"endpoint", "params", "json", "data", "headers", "output_path"}
+
+
+def test_writer_discards_the_temporary_file_on_failure(tmp_path):
+    target = tmp_path / "x.jsonl"
+    with pytest.raises(RuntimeError):
+        with AtomicJsonLinesWriter(str(target)) as writer:
+            writer.write_records([{"a": 1}])
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_is_logged_every_fifty_pages_or_ten_seconds(caplog):
+    now = [0.0]
+    logger = logging.getLogger("progress-test")
+    progress = ExportProgress(logger, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        for pages in range(1, 50):
+            progress.update(pages, pages * 10)
+        assert caplog.records == []
+        progress.update(50, 500)
+        assert len(caplog.records) == 1 and "50 pages, 500 records" in caplog.text
+        now[0] = 10.5
+        progress.update(51, 510)
+        assert len(caplog.records) == 2 and "records/s" in caplog.text
