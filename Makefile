@@ -39,7 +39,21 @@ test-e2e: venv
 	$(PY) -m pytest tests/e2e
 
 demo: venv
-	$(PY) -m dags_examples.demo
+	$(PY) dags_examples/run_demo.py
+
+# Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer.
+# BENCH_ARGS=--quick for a short run; the results land in benchmarks/results/.
+BENCH_VENV := .venv/bench
+BENCH_PY   := $(BENCH_VENV)/bin/python
+
+$(BENCH_VENV)/.installed: requirements/bench.txt pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip install --quiet --python $(BENCH_PY) -r requirements/bench.txt
+	$(UV) pip install --quiet --python $(BENCH_PY) --no-deps -e .
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_PY) benchmarks/run.py $(BENCH_ARGS)
 
 # Re-pin the locks after editing requirements/*.in (needs the package index).
 lock: $(UV)

@@ -31,7 +31,8 @@ class SurveySphereOperator(BaseOperator):
 
     :param endpoint: path relative to the connection's base URL (templated)
     :param method: HTTP method
-    :param params: query parameters (templated)
+    :param query_params: query string parameters (templated); named so because ``params`` is
+        BaseOperator's own (the DAG's Airflow Params, used in templates as ``{{ params.x }}``)
     :param json: JSON body (templated)
     :param data: form or raw body (templated)
     :param headers: extra headers (templated)
@@ -46,8 +47,8 @@ class SurveySphereOperator(BaseOperator):
     :param max_xcom_records: the most records a paginated call may return to XCom
     """
 
-    template_fields: Sequence[str] = ("endpoint", "params", "json", "data", "headers", "output_path")
-    template_fields_renderers = {"params": "py", "json": "json", "data": "py", "headers": "json"}
+    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
+    template_fields_renderers = {"query_params": "py", "json": "json", "data": "py", "headers": "json"}
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -55,7 +56,7 @@ class SurveySphereOperator(BaseOperator):
         *,
         endpoint: str,
         method: str = "GET",
-        params: Mapping[str, Any] | None = None,
+        query_params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
@@ -77,7 +78,7 @@ class SurveySphereOperator(BaseOperator):
             raise SurveySphereArgumentError("response_filter", "has no effect with output_path; remove one of them")
         self.endpoint = endpoint
         self.method = method
-        self.params = params
+        self.query_params = query_params
         self.json = json
         self.data = data
         self.headers = headers
@@ -104,7 +105,7 @@ class SurveySphereOperator(BaseOperator):
     def _paginate(self) -> Any:
         return self.hook.paginate(
             self.endpoint,
-            params=self.params,
+            params=self.query_params,
             pagination=self.pagination,
             records_key=self.records_key,
             method=self.method,
@@ -127,7 +128,7 @@ class SurveySphereOperator(BaseOperator):
     def call_once(self) -> Any:
         """One request; its JSON, or ``response_filter(response)``, goes to XCom."""
         response = self.hook.request(
-            self.method, self.endpoint, params=self.params, json=self.json, data=self.data, headers=self.headers
+            self.method, self.endpoint, params=self.query_params, json=self.json, data=self.data, headers=self.headers
         )
         self.check(response)
         if self.response_filter is not None:

@@ -92,7 +92,7 @@ def test_too_many_records_for_xcom_suggest_output_path(hook, api):
 def test_export_streams_json_lines_and_returns_metadata(hook, api, tmp_path):
     add_pages(api, 4, 3, 2)
     target = tmp_path / "out" / "responses.jsonl"
-    op = operator(hook, endpoint="api/v1/surveys/s1/responses", params={"since": "2026-11-01"},
+    op = operator(hook, endpoint="api/v1/surveys/s1/responses", query_params={"since": "2026-11-01"},
                   pagination=PageNumberPagination(page_size=3), records_key="data", output_path=str(target))
     result = op.execute({})
     assert result == {"path": str(target), "records": 11, "pages": 4}
@@ -159,7 +159,7 @@ def test_response_filter_with_pagination_is_refused_at_definition():
 
 
 def test_template_fields():
-    assert set(SurveySphereOperator.template_fields) == {"endpoint", "params", "json", "data", "headers", "output_path"}
+    assert set(SurveySphereOperator.template_fields) == {"endpoint", "query_params", "json", "data", "headers", "output_path"}
 
 
 def test_writer_discards_the_temporary_file_on_failure(tmp_path):
