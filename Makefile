@@ -41,14 +41,15 @@ test-e2e: venv
 demo: venv
 	$(PY) dags_examples/run_demo.py
 
-# Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer.
+# Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer;
+# bytecode is compiled at install so that PYTHONDONTWRITEBYTECODE does not slow every case's start.
 # BENCH_ARGS=--quick for a short run; the results land in benchmarks/results/.
 BENCH_VENV := .venv/bench
 BENCH_PY   := $(BENCH_VENV)/bin/python
 
 $(BENCH_VENV)/.installed: requirements/bench.txt pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)
-	$(UV) pip install --quiet --python $(BENCH_PY) -r requirements/bench.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(BENCH_PY) -r requirements/bench.txt
 	$(UV) pip install --quiet --python $(BENCH_PY) --no-deps -e .
 	touch $@
 

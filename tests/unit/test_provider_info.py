@@ -41,3 +41,15 @@ def test_providers_manager_knows_the_connection_type_without_deprecation_warning
     assert [str(w.message) for w in caught if "SurveySphere" in str(w.message)] == []
     assert hook_info is not None and hook_info.hook_class_name.endswith("SurveySphereHook")
     assert hook_info.connection_id_attribute_name == "surveysphere_conn_id"
+
+
+def test_connection_form_shows_the_extra_fields_and_labels_on_this_airflow_line():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    widgets = [name for name in manager.connection_form_widgets if name.startswith("extra__surveysphere__")]
+    assert sorted(widgets) == sorted(
+        f"extra__surveysphere__{name}"
+        for name in ("token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway")
+    )
+    assert manager.field_behaviours["surveysphere"]["relabeling"]["password"] == "Client Secret"
