@@ -87,6 +87,35 @@ class SurveySphereClientError(SurveySphereAPIError, SurveySpherePermanentError):
     """A 4xx answer other than 408 and 429: the request itself is wrong and is not retried."""
 
 
+class SurveySphereTLSError(SurveySpherePermanentError):
+    """The server's certificate could not be verified: a setting to fix, not a failure to retry.
+
+    :param method: HTTP method of the failed request
+    :param path: the request's path
+    :param conn_id: the connection whose ``verify`` extra applies
+    """
+
+    def __init__(self, method: str, path: str, conn_id: str) -> None:
+        super().__init__(
+            f"SurveySphere API {method} {path}: TLS certificate verification failed; if the server uses a "
+            f"private CA, set extra.verify of connection {conn_id!r} to its CA bundle path"
+        )
+
+
+def transport_error(method: str, path: str, conn_id: str, exc: BaseException) -> SurveySphereError:
+    """The error for a request that got no answer: TLS failures are permanent, the rest transient.
+
+    The message names the exception types only: their text may carry the URL and its query string.
+    """
+    import requests  # local: keep this module free of HTTP imports for users who only catch errors
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return SurveySphereTLSError(method, path, conn_id)
+    reason = exc.args[0] if exc.args else exc
+    reason = getattr(reason, "reason", reason)
+    return SurveySphereAPIError(method, path, 0, f"{type(exc).__name__} ({type(reason).__name__})")
+
+
 class SurveySphereRetryAfterTooLongError(SurveySphereError):
     """The server asked to wait (``Retry-After``) longer than the configured cap.
 

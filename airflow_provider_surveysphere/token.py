@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable
 import requests
 
 from airflow_provider_surveysphere._compat import mask_secret
-from airflow_provider_surveysphere.exceptions import SurveySphereAPIError, SurveySphereAuthError
+from airflow_provider_surveysphere.exceptions import SurveySphereAPIError, SurveySphereAuthError, transport_error
 from airflow_provider_surveysphere.redaction import excerpt_of, scrub
 from airflow_provider_surveysphere.session import RETRY_STATUSES, build_retry, build_session
 
@@ -166,9 +166,7 @@ class TokenClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise SurveySphereAPIError(
-                "POST", _path(settings.token_url), 0, f"{type(exc).__name__} (no answer from the token endpoint)"
-            ) from None
+            raise transport_error("POST", _path(settings.token_url), settings.conn_id, exc) from None
         token = self.parse(response, started)
         log.info(
             "Fetched a SurveySphere access token for client id %s (valid %.0f s)", settings.client_id, token.lifetime

@@ -19,6 +19,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereConfigError,
     SurveySphereError,
     SurveySphereForeignHostError,
+    transport_error,
 )
 from airflow_provider_surveysphere.pagination import Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
@@ -219,7 +220,7 @@ class SurveySphereHook(BaseHook):
         except SurveySphereError:
             raise
         except requests.RequestException as exc:
-            raise SurveySphereAPIError(method, urlsplit(url).path, 0, _describe(exc)) from None
+            raise transport_error(method, urlsplit(url).path, self.surveysphere_conn_id, exc) from None
         self.check_response(response)
         return response
 
@@ -287,9 +288,3 @@ class SurveySphereHook(BaseHook):
             return False, str(exc)
         return True, f"Connection {self.surveysphere_conn_id!r} obtained a SurveySphere access token."
 
-
-def _describe(exc: requests.RequestException) -> str:
-    """Name a transport error without its URL (which may carry query values)."""
-    reason = exc.args[0] if exc.args else exc
-    reason = getattr(reason, "reason", reason)
-    return f"{type(exc).__name__} ({type(reason).__name__})"
