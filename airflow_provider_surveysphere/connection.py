@@ -112,11 +112,15 @@ class SurveySphereConnectionSettings:
             client_secret=client_secret,
             token_url=_token_url(conn_id, base_url, extra.get("token_url")),
             scope=(str(extra["scope"]).strip() or None) if extra.get("scope") not in (None, "") else None,
-            timeout=_positive_number(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT),
+            timeout=_seconds(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT, zero_allowed=False),
             verify=_verify(conn_id, extra.get("verify")),
             max_retries=_retries(conn_id, extra.get("max_retries")),
-            token_refresh_leeway=_non_negative_number(
-                conn_id, "token_refresh_leeway", extra.get("token_refresh_leeway"), DEFAULT_TOKEN_REFRESH_LEEWAY
+            token_refresh_leeway=_seconds(
+                conn_id,
+                "token_refresh_leeway",
+                extra.get("token_refresh_leeway"),
+                DEFAULT_TOKEN_REFRESH_LEEWAY,
+                zero_allowed=True,
             ),
         )
 
@@ -181,33 +185,20 @@ def _token_url(conn_id: str, base_url: str, value: Any) -> str:
     return token_url
 
 
-def _number(conn_id: str, field: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a number of seconds")
+def _seconds(conn_id: str, field: str, value: Any, default: float, *, zero_allowed: bool) -> float:
+    """A number of seconds from the extra: finite, positive (or zero when ``zero_allowed``)."""
+    if value is None:
+        return default
+    problem = f"{value!r} is not a number of seconds"
     try:
-        number = float(value)
+        number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a number of seconds") from None
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", problem) from None
     if not math.isfinite(number):
-        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} is not a finite number")
-    return number
-
-
-def _positive_number(conn_id: str, field: str, value: Any, default: float) -> float:
-    if value is None:
-        return default
-    number = _number(conn_id, field, value)
-    if number <= 0:
-        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} must be greater than 0")
-    return number
-
-
-def _non_negative_number(conn_id: str, field: str, value: Any, default: float) -> float:
-    if value is None:
-        return default
-    number = _number(conn_id, field, value)
-    if number < 0:
-        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} must not be negative")
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", problem)
+    if number < 0 or (number == 0 and not zero_allowed):
+        bound = "must not be negative" if zero_allowed else "must be greater than 0"
+        raise SurveySphereConfigError(conn_id, f"extra.{field}", f"{value!r} {bound}")
     return number
 
 
