@@ -30,7 +30,7 @@ def as_storage_path(path: str | os.PathLike[str] | ObjectStoragePath) -> ObjectS
         return path
     text = os.fspath(path).strip()
     if not text:
-        raise ValueError("output_path is empty (did its template render to nothing?)")
+        raise ValueError(f"{text!r} is empty (did its template render to nothing?)")
     return ObjectStoragePath(text)
 
 

@@ -88,6 +88,8 @@ def build_retry(
     """
     return CappedRetry(
         total=settings.max_retries,
+        # "other" errors are TLS failures (a certificate that does not verify): permanent, not retried.
+        other=0,
         status_forcelist=RETRY_STATUSES,
         backoff_factor=backoff_factor,
         backoff_max=min(backoff_max, max_wait),
