@@ -24,7 +24,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
@@ -48,7 +48,7 @@ BENCH_VENV := .venv/bench
 BENCH_PY   := $(BENCH_VENV)/bin/python
 
 $(BENCH_VENV)/.installed: requirements/bench.txt pyproject.toml | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(BENCH_VENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(BENCH_PY) -r requirements/bench.txt
 	$(UV) pip install --quiet --python $(BENCH_PY) --no-deps -e .
 	touch $@
@@ -56,11 +56,11 @@ $(BENCH_VENV)/.installed: requirements/bench.txt pyproject.toml | $(UV)
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/run.py $(BENCH_ARGS)
 
-# Re-pin the locks after editing requirements/*.in (needs the package index).
+# Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for v in 3.3 2.11; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 bench; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
-			airflow-$$v.in -o airflow-$$v.txt; done
+			$$lock.in -o $$lock.txt; done
 
 clean:
 	rm -rf .venv .airflow-demo

@@ -34,9 +34,13 @@ def as_storage_path(path: str | os.PathLike[str] | ObjectStoragePath) -> ObjectS
     return ObjectStoragePath(text)
 
 
+# One encoder for every record: json.dumps with options builds a new encoder per call.
+_encode_record = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def encode_records(records: Iterable[Any]) -> bytes:
     """JSON Lines: one compact JSON document per record, each ending with a newline."""
-    return "".join(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n" for record in records).encode()
+    return "".join(_encode_record(record) + "\n" for record in records).encode()
 
 
 class AtomicJsonLinesWriter:

@@ -12,6 +12,7 @@ import json as jsonlib
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Union
 from urllib.parse import urljoin
 
@@ -338,10 +339,11 @@ class Paginator(Iterator[Any]):
         self.first = self.strategy.first_request(PageRequest(endpoint, dict(params or {}), json, data))
         self.pages = 0
         self.records = 0
-        self._records = self._iterate()
+        # chain.from_iterable walks each page's list in C: no Python frame per record.
+        self._records = chain.from_iterable(page.records for page in self._iterate_pages())
 
-    def __iter__(self) -> Paginator:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return self._records  # a for loop then steps the chain directly
 
     def __next__(self) -> Any:
         return next(self._records)
@@ -349,10 +351,6 @@ class Paginator(Iterator[Any]):
     def iter_pages(self) -> Iterator[Page]:
         """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
         yield from self._iterate_pages()
-
-    def _iterate(self) -> Iterator[Any]:
-        for page in self._iterate_pages():
-            yield from page.records
 
     def _iterate_pages(self) -> Iterator[Page]:
         request: PageRequest | None = self.first
