@@ -90,8 +90,16 @@ class TokenCache:
             token = self._tokens.get(key)
             if token is None or not token.is_fresh(self.clock(), leeway):
                 token = fetch()
-                self._tokens[key] = token
+                self._store(key, token)
             return token
+
+    def _store(self, key: Hashable, token: AccessToken) -> None:
+        """Keep ``token`` and drop every expired one, so that finished task runs leave no token behind."""
+        with self._locks_guard:
+            now = self.clock()
+            for expired in [k for k, cached in self._tokens.items() if cached.expires_at <= now]:
+                del self._tokens[expired]
+            self._tokens[key] = token
 
     def invalidate(self, key: Hashable, value: str) -> None:
         """Drop the cached token for ``key`` if it is still ``value`` (the one the server refused).
@@ -99,7 +107,7 @@ class TokenCache:
         A token another thread already replaced stays: many requests failing with the same old
         token cause one new fetch, not one each.
         """
-        with self._lock_for(key):
+        with self._lock_for(key), self._locks_guard:
             token = self._tokens.get(key)
             if token is not None and token.value == value:
                 del self._tokens[key]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 from urllib.parse import urljoin, urlsplit
@@ -28,8 +27,6 @@ from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache,
 
 if TYPE_CHECKING:
     from airflow_provider_surveysphere.pagination import PaginationLike
-
-log = logging.getLogger(__name__)
 
 #: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
 TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})

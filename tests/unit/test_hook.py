@@ -363,3 +363,13 @@ def test_shared_process_cache_is_the_default(set_connection):
 
     assert SurveySphereHook().token_cache is PROCESS_TOKEN_CACHE
     assert isinstance(PROCESS_TOKEN_CACHE, TokenCache)
+
+
+def test_expired_tokens_of_finished_task_runs_are_dropped(clock):
+    from airflow_provider_surveysphere.token import AccessToken
+
+    cache = TokenCache(clock=clock)
+    cache.get("run-1", lambda: AccessToken("t1", 60, clock.now + 60), leeway=0)
+    clock.advance(61)
+    cache.get("run-2", lambda: AccessToken("t2", 60, clock.now + 60), leeway=0)
+    assert "run-1" not in cache._tokens and cache._tokens["run-2"].value == "t2"
