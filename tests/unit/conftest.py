@@ -78,6 +78,13 @@ def mocked() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
+@pytest.fixture
+def mocked_api(mocked: responses.RequestsMock) -> responses.RequestsMock:
+    """The mock with the token endpoint answering: what every data-call test needs first."""
+    mocked.post(TOKEN_URL, json=token_answer())
+    return mocked
+
+
 def token_answer(token: str = "tok-1", expires_in: Any = 3600, **extra: Any) -> dict[str, Any]:
     body = {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
     body.update(extra)

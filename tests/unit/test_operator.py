@@ -18,15 +18,9 @@ from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOpe
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
-from tests.unit.conftest import BASE_URL, TOKEN_URL, token_answer
+from tests.unit.conftest import BASE_URL
 
 RESPONSES = f"{BASE_URL}/api/v1/surveys/s1/responses"
-
-
-@pytest.fixture
-def api(mocked):
-    mocked.post(TOKEN_URL, json=token_answer())
-    return mocked
 
 
 def operator(hook, **kwargs) -> SurveySphereOperator:
@@ -35,62 +29,62 @@ def operator(hook, **kwargs) -> SurveySphereOperator:
     return op
 
 
-def add_pages(api, pages: int, page_size: int, last: int) -> None:
+def add_pages(mocked_api, pages: int, page_size: int, last: int) -> None:
     for page in range(1, pages + 1):
         count = page_size if page < pages else last
-        api.get(
+        mocked_api.get(
             RESPONSES,
             match=[matchers.query_param_matcher({"page": str(page), "pageSize": str(page_size)}, strict_match=False)],
             json={"data": [{"id": f"r{page}-{i}", "text": "ünïcode"} for i in range(count)]},
         )
 
 
-def add_single_page(api, count: int) -> None:
-    api.get(RESPONSES, json={"data": [{"id": f"r{i}"} for i in range(count)]})
+def add_single_page(mocked_api, count: int) -> None:
+    mocked_api.get(RESPONSES, json={"data": [{"id": f"r{i}"} for i in range(count)]})
 
 
-def test_single_call_returns_its_json(hook, api):
-    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
+def test_single_call_returns_its_json(hook, mocked_api):
+    mocked_api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
     assert operator(hook, endpoint="api/v1/surveys/s1").execute({}) == {"id": "s1", "status": "open"}
 
 
-def test_response_filter_shapes_the_xcom_value(hook, api):
-    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
+def test_response_filter_shapes_the_xcom_value(hook, mocked_api):
+    mocked_api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"id": "s1", "status": "open"})
     op = operator(hook, endpoint="api/v1/surveys/s1", response_filter=lambda r: r.json()["status"])
     assert op.execute({}) == "open"
 
 
-def test_response_check_false_fails_the_task(hook, api):
-    api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"status": "closed"})
+def test_response_check_false_fails_the_task(hook, mocked_api):
+    mocked_api.get(f"{BASE_URL}/api/v1/surveys/s1", json={"status": "closed"})
     op = operator(hook, endpoint="api/v1/surveys/s1", response_check=lambda r: r.json()["status"] == "open")
     with pytest.raises(SurveySphereResponseCheckError, match="response_check returned a false value"):
         op.execute({})
 
 
-def test_non_json_single_call_suggests_a_response_filter(hook, api):
-    api.get(f"{BASE_URL}/export.csv", body="a,b\n1,2\n", content_type="text/csv")
+def test_non_json_single_call_suggests_a_response_filter(hook, mocked_api):
+    mocked_api.get(f"{BASE_URL}/export.csv", body="a,b\n1,2\n", content_type="text/csv")
     with pytest.raises(SurveySphereArgumentError, match="response_filter"):
         operator(hook, endpoint="export.csv").execute({})
 
 
-def test_paginated_call_returns_the_records(hook, api):
-    add_pages(api, 3, 2, 1)
+def test_paginated_call_returns_the_records(hook, mocked_api):
+    add_pages(mocked_api, 3, 2, 1)
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
                   records_key="data")
     assert [r["id"] for r in op.execute({})] == ["r1-0", "r1-1", "r2-0", "r2-1", "r3-0"]
 
 
-def test_too_many_records_for_xcom_suggest_output_path(hook, api):
-    add_pages(api, 3, 2, 2)
+def test_too_many_records_for_xcom_suggest_output_path(hook, mocked_api):
+    add_pages(mocked_api, 3, 2, 2)
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
                   records_key="data", max_xcom_records=3)
     with pytest.raises(SurveySphereArgumentError, match="more than max_xcom_records=3.*set output_path"):
         op.execute({})
-    assert len(api.calls) == 3  # stopped at the page that crossed the bound
+    assert len(mocked_api.calls) == 3  # stopped at the page that crossed the bound
 
 
-def test_export_streams_json_lines_and_returns_metadata(hook, api, tmp_path):
-    add_pages(api, 4, 3, 2)
+def test_export_streams_json_lines_and_returns_metadata(hook, mocked_api, tmp_path):
+    add_pages(mocked_api, 4, 3, 2)
     target = tmp_path / "out" / "responses.jsonl"
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", query_params={"since": "2026-11-01"},
                   pagination=PageNumberPagination(page_size=3), records_key="data", output_path=str(target))
@@ -102,8 +96,8 @@ def test_export_streams_json_lines_and_returns_metadata(hook, api, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["responses.jsonl"]  # no temporary left
 
 
-def test_export_accepts_file_urls_and_object_storage_paths(hook, api, tmp_path):
-    add_single_page(api, 2)
+def test_export_accepts_file_urls_and_object_storage_paths(hook, mocked_api, tmp_path):
+    add_single_page(mocked_api, 2)
     url = f"file://{tmp_path}/a.jsonl"
     assert operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data", output_path=url).execute({})[
         "records"
@@ -113,11 +107,11 @@ def test_export_accepts_file_urls_and_object_storage_paths(hook, api, tmp_path):
     assert result["records"] == 2 and (tmp_path / "b.jsonl").exists()
 
 
-def test_failed_export_leaves_no_partial_file_and_keeps_the_previous_one(hook, api, tmp_path):
+def test_failed_export_leaves_no_partial_file_and_keeps_the_previous_one(hook, mocked_api, tmp_path):
     target = tmp_path / "responses.jsonl"
     target.write_text('{"id": "previous complete run"}\n')
-    add_pages(api, 2, 2, 2)
-    api.get(RESPONSES, status=503, match=[matchers.query_param_matcher({"page": "3", "pageSize": "2"})])  # keeps failing
+    add_pages(mocked_api, 2, 2, 2)
+    mocked_api.get(RESPONSES, status=503, match=[matchers.query_param_matcher({"page": "3", "pageSize": "2"})])  # keeps failing
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", pagination=PageNumberPagination(page_size=2),
                   records_key="data", output_path=str(target))
     with pytest.raises(SurveySphereAPIError, match="503"):
@@ -126,19 +120,19 @@ def test_failed_export_leaves_no_partial_file_and_keeps_the_previous_one(hook, a
     assert [p.name for p in tmp_path.iterdir()] == ["responses.jsonl"]
 
 
-def test_rerun_overwrites_its_own_file(hook, api, tmp_path):
+def test_rerun_overwrites_its_own_file(hook, mocked_api, tmp_path):
     target = tmp_path / "day.jsonl"
-    add_single_page(api, 3)
+    add_single_page(mocked_api, 3)
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data", output_path=str(target))
     op.execute({})
     op.execute({})
     assert len(target.read_text().splitlines()) == 3
 
 
-def test_unwritable_output_path_is_a_clear_error(hook, api, tmp_path):
+def test_unwritable_output_path_is_a_clear_error(hook, mocked_api, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    add_single_page(api, 1)
+    add_single_page(mocked_api, 1)
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", records_key="data",
                   output_path=str(blocker / "sub" / "out.jsonl"))
     with pytest.raises(SurveySphereArgumentError, match="output_path: cannot write"):
@@ -146,7 +140,7 @@ def test_unwritable_output_path_is_a_clear_error(hook, api, tmp_path):
 
 
 @pytest.mark.parametrize("field", ["endpoint", "output_path"])
-def test_template_that_renders_to_nothing_is_a_clear_error(hook, api, tmp_path, field):
+def test_template_that_renders_to_nothing_is_a_clear_error(hook, mocked_api, tmp_path, field):
     kwargs = {"endpoint": "api/v1/surveys/s1/responses", "records_key": "data", "output_path": str(tmp_path / "x")}
     kwargs[field] = "   "
     with pytest.raises(SurveySphereArgumentError, match=f"{field}: .*render to nothing"):

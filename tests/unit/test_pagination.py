@@ -6,7 +6,6 @@ import gc
 import weakref
 
 import pytest
-import responses
 from responses import matchers
 
 from airflow_provider_surveysphere.exceptions import SurveySphereForeignHostError, SurveySpherePaginationError
@@ -18,24 +17,18 @@ from airflow_provider_surveysphere.pagination import (
     PageNumberPagination,
 )
 
-from tests.unit.conftest import BASE_URL, TOKEN_URL, token_answer
+from tests.unit.conftest import BASE_URL
 
 ITEMS = f"{BASE_URL}/api/items"
-
-
-@pytest.fixture
-def api(mocked):
-    mocked.post(TOKEN_URL, json=token_answer())
-    return mocked
 
 
 def ids(records):
     return [record["id"] for record in records]
 
 
-def test_page_number_stops_on_a_short_page(hook, api):
+def test_page_number_stops_on_a_short_page(hook, mocked_api):
     for page, count in ((1, 2), (2, 2), (3, 1)):
-        api.get(
+        mocked_api.get(
             ITEMS,
             match=[matchers.query_param_matcher({"page": str(page), "pageSize": "2", "status": "open"})],
             json={"data": [{"id": f"{page}-{i}"} for i in range(count)]},
@@ -47,68 +40,68 @@ def test_page_number_stops_on_a_short_page(hook, api):
     assert (paginator.pages, paginator.records) == (3, 5)
 
 
-def test_page_number_stops_on_an_empty_page(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "0", "size": "2"})], json=[{"id": 1}, {"id": 2}])
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "size": "2"})], json=[])
+def test_page_number_stops_on_an_empty_page(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "0", "size": "2"})], json=[{"id": 1}, {"id": 2}])
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "size": "2"})], json=[])
     pagination = PageNumberPagination(size_param="size", page_size=2, first_page=0)
     assert ids(hook.paginate("api/items", pagination=pagination)) == [1, 2]
 
 
-def test_page_number_stops_at_the_total_pages_field(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "pageSize": "1"})],
+def test_page_number_stops_at_the_total_pages_field(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "pageSize": "1"})],
             json={"result": {"items": [{"id": "a"}]}, "totalPages": 2})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2", "pageSize": "1"})],
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2", "pageSize": "1"})],
             json={"result": {"items": [{"id": "b"}]}, "totalPages": 2})
     pagination = PageNumberPagination(page_size=1, total_pages_key="totalPages")
     assert ids(hook.paginate("api/items", pagination=pagination, records_key="result.items")) == ["a", "b"]
-    assert len(api.calls) == 3  # token + 2 pages, no request for page 3
+    assert len(mocked_api.calls) == 3  # token + 2 pages, no request for page 3
 
 
-def test_offset_pagination(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "0", "limit": "2"})], json={"data": [{"id": 1}, {"id": 2}]})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "2", "limit": "2"})], json={"data": [{"id": 3}]})
+def test_offset_pagination(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "0", "limit": "2"})], json={"data": [{"id": 1}, {"id": 2}]})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "2", "limit": "2"})], json={"data": [{"id": 3}]})
     assert ids(hook.paginate("api/items", pagination=OffsetPagination(limit=2), records_key="data")) == [1, 2, 3]
 
 
-def test_offset_pagination_stops_at_the_total(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "0", "limit": "2"})],
+def test_offset_pagination_stops_at_the_total(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"offset": "0", "limit": "2"})],
             json={"data": [{"id": 1}, {"id": 2}], "total": 2})
     assert ids(hook.paginate("api/items", pagination=OffsetPagination(limit=2, total_key="total"), records_key="data")) == [1, 2]
 
 
-def test_cursor_pagination_reads_the_cursor_from_the_body(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"items": [{"id": 1}], "meta": {"next": "c2"}})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"after": "c2"})], json={"items": [{"id": 2}], "meta": {"next": None}})
+def test_cursor_pagination_reads_the_cursor_from_the_body(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"items": [{"id": 1}], "meta": {"next": "c2"}})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"after": "c2"})], json={"items": [{"id": 2}], "meta": {"next": None}})
     pagination = CursorPagination(cursor_param="after", cursor_key="meta.next")
     assert ids(hook.paginate("api/items", pagination=pagination, records_key="items")) == [1, 2]
 
 
-def test_next_link_absolute_and_relative(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"data": [{"id": 1}], "next": f"{ITEMS}?p=2"})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"p": "2"})], json={"data": [{"id": 2}], "next": "items?p=3"})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"p": "3"})], json={"data": [{"id": 3}]})
+def test_next_link_absolute_and_relative(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"data": [{"id": 1}], "next": f"{ITEMS}?p=2"})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"p": "2"})], json={"data": [{"id": 2}], "next": "items?p=3"})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"p": "3"})], json={"data": [{"id": 3}]})
     assert ids(hook.paginate("api/items", pagination=NextLinkPagination(), records_key="data")) == [1, 2, 3]
 
 
-def test_next_link_to_another_host_is_refused(hook, api):
-    api.get(ITEMS, json={"data": [{"id": 1}], "next": "https://collector.evil.example/steal?p=2"})
+def test_next_link_to_another_host_is_refused(hook, mocked_api):
+    mocked_api.get(ITEMS, json={"data": [{"id": 1}], "next": "https://collector.evil.example/steal?p=2"})
     records = hook.paginate("api/items", pagination=NextLinkPagination(), records_key="data")
     assert next(records) == {"id": 1}
     with pytest.raises(SurveySphereForeignHostError, match="collector.evil.example"):
         next(records)
-    assert all("evil" not in call.request.url for call in api.calls)
+    assert all("evil" not in call.request.url for call in mocked_api.calls)
 
 
-def test_link_header_pagination(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({})], json=[{"id": 1}],
+def test_link_header_pagination(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json=[{"id": 1}],
             headers={"Link": f'<{ITEMS}?page=2>; rel="next", <{ITEMS}?page=9>; rel="last"'})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2"})], json=[{"id": 2}])
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2"})], json=[{"id": 2}])
     assert ids(hook.paginate("api/items", pagination=LinkHeaderPagination())) == [1, 2]
 
 
-def test_a_callable_returns_request_overrides(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"q": "x"})], json={"rows": [{"id": 1}], "more": "t2"})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"q": "x", "token": "t2"})], json={"rows": [{"id": 2}]})
+def test_a_callable_returns_request_overrides(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"q": "x"})], json={"rows": [{"id": 1}], "more": "t2"})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"q": "x", "token": "t2"})], json={"rows": [{"id": 2}]})
 
     def next_page(response):
         more = response.json().get("more")
@@ -117,23 +110,23 @@ def test_a_callable_returns_request_overrides(hook, api):
     assert ids(hook.paginate("api/items", params={"q": "x"}, pagination=next_page, records_key="rows")) == [1, 2]
 
 
-def test_a_callable_with_unknown_override_keys_is_an_error(hook, api):
-    api.get(ITEMS, json=[{"id": 1}])
+def test_a_callable_with_unknown_override_keys_is_an_error(hook, mocked_api):
+    mocked_api.get(ITEMS, json=[{"id": 1}])
     with pytest.raises(SurveySpherePaginationError, match="expected None or a dict"):
         list(hook.paginate("api/items", pagination=lambda response: {"page": 2}))
 
 
-def test_server_repeating_the_same_page_is_detected(hook, api):
-    api.get(ITEMS, json={"data": [{"id": 1}, {"id": 2}]})  # ignores ?page=
+def test_server_repeating_the_same_page_is_detected(hook, mocked_api):
+    mocked_api.get(ITEMS, json={"data": [{"id": 1}, {"id": 2}]})  # ignores ?page=
     records = hook.paginate("api/items", pagination=PageNumberPagination(page_size=2), records_key="data")
     with pytest.raises(SurveySpherePaginationError, match="page 2 .* identical to page 1"):
         list(records)
 
 
-def test_a_cursor_that_comes_back_is_detected(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"data": [{"id": 1}], "next_cursor": "A"})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "A"})], json={"data": [{"id": 2}], "next_cursor": "B"})
-    api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "B"})], json={"data": [{"id": 3}], "next_cursor": "A"})
+def test_a_cursor_that_comes_back_is_detected(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"data": [{"id": 1}], "next_cursor": "A"})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "A"})], json={"data": [{"id": 2}], "next_cursor": "B"})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "B"})], json={"data": [{"id": 3}], "next_cursor": "A"})
     with pytest.raises(SurveySpherePaginationError, match="already read"):
         list(hook.paginate("api/items", pagination=CursorPagination(), records_key="data"))
 
@@ -147,30 +140,30 @@ def test_a_cursor_that_comes_back_is_detected(hook, api):
         ({"data": []}, None, "the body is a dict, not a list of records; set records_key"),
     ],
 )
-def test_pages_of_the_wrong_shape_name_the_page(hook, api, body, records_key, message):
-    api.get(ITEMS, json=body)
+def test_pages_of_the_wrong_shape_name_the_page(hook, mocked_api, body, records_key, message):
+    mocked_api.get(ITEMS, json=body)
     with pytest.raises(SurveySpherePaginationError, match=message):
         list(hook.paginate("api/items", records_key=records_key))
 
 
-def test_a_page_that_is_not_json_is_a_clear_error(hook, api):
-    api.get(ITEMS, body="<html>maintenance</html>", content_type="text/html")
+def test_a_page_that_is_not_json_is_a_clear_error(hook, mocked_api):
+    mocked_api.get(ITEMS, body="<html>maintenance</html>", content_type="text/html")
     with pytest.raises(SurveySpherePaginationError, match="page 1 of api/items is not JSON"):
         list(hook.paginate("api/items"))
 
 
-def test_pages_are_fetched_lazily_and_released_one_at_a_time(hook, api):
+def test_pages_are_fetched_lazily_and_released_one_at_a_time(hook, mocked_api):
     pages = 50
     for page in range(1, pages + 1):
         count = 10 if page < pages else 3
-        api.get(ITEMS, match=[matchers.query_param_matcher({"page": str(page), "pageSize": "10"})],
+        mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": str(page), "pageSize": "10"})],
                 json={"data": [{"id": f"{page}-{i}", "pad": "x" * 100} for i in range(count)]})
     paginator = hook.paginate("api/items", pagination=PageNumberPagination(page_size=10), records_key="data")
     page_iterator = paginator.iter_pages()
     live_pages: list[weakref.ref] = []
     most_alive = 0
     for number, page in enumerate(page_iterator, start=1):
-        assert len(api.calls) == 1 + number  # nothing is fetched ahead of the consumer
+        assert len(mocked_api.calls) == 1 + number  # nothing is fetched ahead of the consumer
         live_pages.append(weakref.ref(page))  # the mock keeps every response; the Page is ours
         del page
         gc.collect()
@@ -180,13 +173,13 @@ def test_pages_are_fetched_lazily_and_released_one_at_a_time(hook, api):
     assert most_alive <= 1  # earlier pages are freed before later ones arrive
 
 
-def test_record_iterator_fetches_the_next_page_only_when_needed(hook, api):
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "pageSize": "2"})], json=[{"id": 1}, {"id": 2}])
-    api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2", "pageSize": "2"})], json=[{"id": 3}])
+def test_record_iterator_fetches_the_next_page_only_when_needed(hook, mocked_api):
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "1", "pageSize": "2"})], json=[{"id": 1}, {"id": 2}])
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "2", "pageSize": "2"})], json=[{"id": 3}])
     records = hook.paginate("api/items", pagination=PageNumberPagination(page_size=2))
-    assert next(records) == {"id": 1} and len(api.calls) == 2
-    assert next(records) == {"id": 2} and len(api.calls) == 2
-    assert next(records) == {"id": 3} and len(api.calls) == 3
+    assert next(records) == {"id": 1} and len(mocked_api.calls) == 2
+    assert next(records) == {"id": 2} and len(mocked_api.calls) == 2
+    assert next(records) == {"id": 3} and len(mocked_api.calls) == 3
 
 
 def test_strategy_arguments_are_checked():
