@@ -350,7 +350,7 @@ class Paginator(Iterator[Any]):
 
     def iter_pages(self) -> Iterator[Page]:
         """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
-        yield from self._iterate_pages()
+        return self._iterate_pages()
 
     def _iterate_pages(self) -> Iterator[Page]:
         request: PageRequest | None = self.first
