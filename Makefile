@@ -15,7 +15,7 @@ VENV  := .venv/airflow-$(AIRFLOW)
 PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW).txt
 
-.PHONY: demo test test-unit test-e2e venv bench lock clean
+.PHONY: demo test test-unit test-e2e venv bench lock clean dist smoke-wheel
 
 venv: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml | $(UV)
+$(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml airflow_provider_surveysphere/__init__.py | $(UV)
 	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
@@ -58,9 +58,35 @@ bench: $(BENCH_VENV)/.installed
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 bench; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 bench dist; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
 
+# Release: the sdist and the wheel, built with the pinned tools of requirements/dist.txt and checked (twine,
+# their contents, the metadata a registry shows). smoke-wheel installs the wheel, not the checkout, into a
+# clean virtualenv of the AIRFLOW line (its lock without the editable project) and smoke-tests it there.
+DIST_VENV  := .venv/dist
+DIST_PY    := $(DIST_VENV)/bin/python
+VERSION    := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' airflow_provider_surveysphere/__init__.py)
+WHEEL      := dist/airflow_provider_surveysphere-$(VERSION)-py3-none-any.whl
+SMOKE_VENV := .venv/wheel-$(AIRFLOW)
+
+$(DIST_VENV)/.installed: requirements/dist.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(DIST_VENV)
+	$(UV) pip install --quiet --python $(DIST_PY) -r requirements/dist.txt
+	touch $@
+
+dist: $(DIST_VENV)/.installed
+	rm -rf dist build airflow_provider_surveysphere.egg-info
+	$(DIST_PY) -m build --quiet --no-isolation --outdir dist .
+	$(DIST_VENV)/bin/twine check --strict dist/*
+	$(DIST_PY) .ci/check_dist.py dist
+
+smoke-wheel: dist
+	rm -rf $(SMOKE_VENV)
+	$(UV) venv --quiet --no-python-downloads --python $(PYTHON) $(SMOKE_VENV)
+	$(UV) pip install --quiet --python $(SMOKE_VENV)/bin/python -r $(LOCK) $(WHEEL)
+	env -u PYTHONPATH $(SMOKE_VENV)/bin/python .ci/smoke_wheel.py --dag-file dags_examples/surveysphere_daily_export.py
+
 clean:
-	rm -rf .venv .airflow-demo
+	rm -rf .venv .airflow-demo dist build
