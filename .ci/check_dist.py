@@ -22,9 +22,30 @@ PACKAGE = "airflow_provider_surveysphere"
 DIST_NAME = "airflow-provider-surveysphere"
 # Files the wheel must hold besides the Python modules: the typing marker and the sandbox's CLI.
 REQUIRED_IN_WHEEL = {f"{PACKAGE}/py.typed", f"{PACKAGE}/sandbox/__main__.py", f"{PACKAGE}/sandbox/server.py"}
-SDIST_TOP_LEVEL = {"PKG-INFO", "pyproject.toml", "setup.cfg", "MANIFEST.in", "README.md", "CHANGELOG.md", "LICENSE",
-                   PACKAGE, f"{PACKAGE}.egg-info", "tests", "dags_examples", "docs"}
-SDIST_REQUIRED = {"PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", PACKAGE, "tests", "dags_examples"}
+SDIST_TOP_LEVEL = {
+    "PKG-INFO",
+    "pyproject.toml",
+    "setup.cfg",
+    "MANIFEST.in",
+    "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
+    PACKAGE,
+    f"{PACKAGE}.egg-info",
+    "tests",
+    "dags_examples",
+    "docs",
+}
+SDIST_REQUIRED = {
+    "PKG-INFO",
+    "pyproject.toml",
+    "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
+    PACKAGE,
+    "tests",
+    "dags_examples",
+}
 REQUIRED_CLASSIFIERS = {
     "Framework :: Apache Airflow",
     "Framework :: Apache Airflow :: Provider",
@@ -85,7 +106,9 @@ def check_wheel(wheel: Path, version: str) -> list[str]:
     strays = names - package_files - {n for n in names if n.startswith(f"{dist_info}/")}
     problems += [f"wheel: holds {n}, which is not part of the package" for n in sorted(strays)]
     problems += [f"wheel: misses {n}" for n in sorted(source_package_files() - package_files)]
-    problems += [f"wheel: holds {n}, which is not in the checkout" for n in sorted(package_files - source_package_files())]
+    problems += [
+        f"wheel: holds {n}, which is not in the checkout" for n in sorted(package_files - source_package_files())
+    ]
     problems += [f"wheel: misses {n}" for n in sorted(REQUIRED_IN_WHEEL - names)]
     if f"{dist_info}/licenses/LICENSE" not in names:
         problems.append("wheel: misses the license file")

@@ -30,7 +30,16 @@ DIST_NAME = "airflow-provider-surveysphere"
 DAG_ID = "surveysphere_daily_export"
 LOGICAL_DATE = "2026-11-02"  # the run that exports 2026-11-01
 # One survey, one response every 30 s from 2026-11-01 00:00 UTC: 2,880 of them fall on the exported day.
-SANDBOX_DATA = ["--surveys", "1", "--responses-per-survey", "3000", "--response-interval", "30", "--start", "2026-11-01"]
+SANDBOX_DATA = [
+    "--surveys",
+    "1",
+    "--responses-per-survey",
+    "3000",
+    "--response-interval",
+    "30",
+    "--start",
+    "2026-11-01",
+]
 EXPECTED_RECORDS = 2880
 BIN = Path(sys.executable).parent
 
@@ -52,14 +61,21 @@ def check_installed_from_the_wheel() -> str:
 
     site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
     module_file = Path(airflow_provider_surveysphere.__file__).resolve()
-    check(module_file.is_relative_to(site_packages), f"the package was imported from {module_file}, not from {site_packages}")
+    check(
+        module_file.is_relative_to(site_packages),
+        f"the package was imported from {module_file}, not from {site_packages}",
+    )
     dist = distribution(DIST_NAME)
     direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
-    check("archive_info" in direct_url and direct_url.get("url", "").endswith(".whl"),
-          f"{DIST_NAME} was not installed from a wheel file: direct_url.json is {direct_url}")
+    check(
+        "archive_info" in direct_url and direct_url.get("url", "").endswith(".whl"),
+        f"{DIST_NAME} was not installed from a wheel file: direct_url.json is {direct_url}",
+    )
     version = airflow_provider_surveysphere.__version__
     check(dist.version == version, f"installed metadata says {dist.version}, __version__ says {version}")
-    check(get_provider_info()["versions"] == [version], f"get_provider_info versions: {get_provider_info()['versions']}")
+    check(
+        get_provider_info()["versions"] == [version], f"get_provider_info versions: {get_provider_info()['versions']}"
+    )
     print(f"ok: {DIST_NAME} {version} imported from {module_file.parent} (installed from {direct_url['url']})")
     return version
 
@@ -85,13 +101,17 @@ class Airflow:
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900) -> str:
         result = subprocess.run(
-            [str(BIN / "airflow"), *args], cwd=self.workdir, env=self.env(env),
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [str(BIN / "airflow"), *args],
+            cwd=self.workdir,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
-            raise SmokeFailure(
-                f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-            )
+            output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            raise SmokeFailure(f"airflow {' '.join(args)} exited {result.returncode}:\n{output}")
         return result.stdout
 
 
@@ -121,12 +141,17 @@ def sandbox(workdir: Path) -> Iterator[str]:
     log = (workdir / "sandbox.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "surveysphere-sandbox"), "--port", "0", "--port-file", str(port_file), *SANDBOX_DATA],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
         while not port_file.exists():
-            check(process.poll() is None, f"surveysphere-sandbox exited {process.returncode}: {(workdir / 'sandbox.log').read_text()}")
+            check(
+                process.poll() is None,
+                f"surveysphere-sandbox exited {process.returncode}: {(workdir / 'sandbox.log').read_text()}",
+            )
             check(time.monotonic() < deadline, "surveysphere-sandbox did not start within 60 s")
             time.sleep(0.1)
         yield port_file.read_text().strip()
@@ -144,19 +169,33 @@ def check_example_dag(airflow: Airflow, workdir: Path) -> None:
     airflow.run("db", "migrate")
     exports = workdir / "exports"
     with sandbox(workdir) as base_url:
-        connection = {"conn_type": "surveysphere", "host": base_url, "login": "sandbox-client", "password": "sandbox-secret"}
+        connection = {
+            "conn_type": "surveysphere",
+            "host": base_url,
+            "login": "sandbox-client",
+            "password": "sandbox-secret",
+        }
         started = time.monotonic()
-        airflow.run("dags", "test", DAG_ID, LOGICAL_DATE, env={
-            "AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": json.dumps(connection),
-            "AIRFLOW_VAR_SURVEYSPHERE_EXPORT_BASE": str(exports),
-        })
+        airflow.run(
+            "dags",
+            "test",
+            DAG_ID,
+            LOGICAL_DATE,
+            env={
+                "AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": json.dumps(connection),
+                "AIRFLOW_VAR_SURVEYSPHERE_EXPORT_BASE": str(exports),
+            },
+        )
         elapsed = time.monotonic() - started
     files = sorted(exports.rglob("*.jsonl"))
     check(len(files) == 1, f"expected one export file under {exports}, found {files}")
     ids = [json.loads(line)["id"] for line in files[0].read_text().splitlines()]
-    check(len(ids) == EXPECTED_RECORDS and len(set(ids)) == EXPECTED_RECORDS,
-          f"{files[0]} holds {len(ids)} records ({len(set(ids))} distinct), expected {EXPECTED_RECORDS}")
-    print(f"ok: airflow dags test {DAG_ID} exported {len(ids):,} records to {files[0].relative_to(workdir)} in {elapsed:.1f} s")
+    check(
+        len(ids) == EXPECTED_RECORDS and len(set(ids)) == EXPECTED_RECORDS,
+        f"{files[0]} holds {len(ids)} records ({len(set(ids))} distinct), expected {EXPECTED_RECORDS}",
+    )
+    where = files[0].relative_to(workdir)
+    print(f"ok: airflow dags test {DAG_ID} exported {len(ids):,} records to {where} in {elapsed:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

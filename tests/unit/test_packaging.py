@@ -45,6 +45,9 @@ def test_metadata_declares_the_license_and_the_provider_classifier():
 
 def test_importing_the_package_root_imports_no_airflow():
     # setuptools reads __version__ from __init__.py; the package root must stay importable without Airflow.
-    code = "import sys, airflow_provider_surveysphere; print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    code = (
+        "import sys, airflow_provider_surveysphere\n"
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'airflow'))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
