@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_surveysphere"
 DIST_NAME = "airflow-provider-surveysphere"
 # Files the wheel must hold besides the Python modules: the typing marker and the sandbox's CLI.
-REQUIRED_IN_WHEEL = {f"{PACKAGE}/py.typed", f"{PACKAGE}/sandbox/__main__.py", f"{PACKAGE}/sandbox/server.py"}
+REQUIRED_IN_WHEEL = {f"{PACKAGE}/py.typed", f"{PACKAGE}/sandbox/__init__.py", f"{PACKAGE}/sandbox/__main__.py"}
 SDIST_TOP_LEVEL = {
     "PKG-INFO",
     "pyproject.toml",
@@ -63,13 +63,18 @@ def source_version() -> str:
 
 
 def source_package_files() -> set[str]:
-    """Every file of the package in the checkout, as wheel paths (bytecode caches aside)."""
+    """Every file of the package in the checkout, as wheel paths (bytecode caches and hidden files aside)."""
     root = REPO / PACKAGE
-    return {
-        f"{PACKAGE}/{path.relative_to(root).as_posix()}"
-        for path in root.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
+    files = set()
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if (
+            path.is_file()
+            and path.suffix != ".pyc"
+            and not any(part == "__pycache__" or part.startswith(".") for part in relative.parts)
+        ):
+            files.add(f"{PACKAGE}/{relative.as_posix()}")
+    return files
 
 
 def check_metadata(metadata: Message, version: str, where: str) -> list[str]:
