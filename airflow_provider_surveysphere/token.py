@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Hashable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -197,17 +198,17 @@ class TokenClient:
                 message = f"SurveySphere {where} refused the credentials: {error}"
                 if isinstance(description, str) and description.strip():
                     message += f" ({scrub(description, secret)[:200]})"
-                raise SurveySphereAuthError(message, error=error, status_code=response.status_code)
+                raise SurveySphereAuthError(message, error=error, http_status=response.status_code)
             raise SurveySphereAuthError(
                 f"SurveySphere {where} answered {response.status_code}: {excerpt_of(response, secret)}",
-                status_code=response.status_code,
+                http_status=response.status_code,
             )
         if not isinstance(body, dict):
             content_type = response.headers.get("Content-Type", "no content type")
             raise SurveySphereAuthError(
                 f"SurveySphere {where} answered {response.status_code} with {content_type}, not a JSON object; "
                 "is the host the SurveySphere API?",
-                status_code=response.status_code,
+                http_status=response.status_code,
             )
         value = body.get("access_token")
         if not isinstance(value, str) or not value.strip():
@@ -244,4 +245,4 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _path(url: str) -> str:
-    return requests.utils.urlparse(url).path or "/"
+    return urlsplit(url).path or "/"

@@ -149,7 +149,7 @@ def test_second_401_is_an_error_not_a_loop(hook, mocked):
     mocked.get(SURVEYS, status=401, json={"error": "invalid_token"})
     with pytest.raises(SurveySphereClientError) as caught:
         hook.request("GET", "api/v1/surveys")
-    assert caught.value.status_code == 401
+    assert caught.value.http_status == 401
     assert len(token_calls(mocked)) == 2
     assert len(mocked.calls) == 4
 
@@ -178,7 +178,7 @@ def test_token_endpoint_5xx_after_retries_is_a_transient_error(hook, mocked):
     with pytest.raises(SurveySphereAPIError) as caught:
         hook.get_token()
     assert not isinstance(caught.value, SurveySphereAuthError)
-    assert caught.value.status_code == 502
+    assert caught.value.http_status == 502
     assert len(mocked.calls) == 3  # max_retries=2 in the test connection
 
 
@@ -224,7 +224,7 @@ def test_post_is_not_retried(hook, mocked):
     mocked.post(SURVEYS, status=503)
     with pytest.raises(SurveySphereAPIError) as caught:
         hook.request("POST", "api/v1/surveys", json={"title": "x"})
-    assert caught.value.status_code == 503
+    assert caught.value.http_status == 503
     assert len(mocked.calls) == 2
 
 
