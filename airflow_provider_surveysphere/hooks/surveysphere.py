@@ -10,7 +10,7 @@ import requests
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, get_current_context
 from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
-from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, origin_of
+from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, is_absolute_url, origin_of
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
     SurveySphereArgumentError,
@@ -177,7 +177,7 @@ class SurveySphereHook(BaseHook):
         if not isinstance(endpoint, str) or not endpoint.strip():
             raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
         base_url = self.settings.base_url
-        if "://" in endpoint or endpoint.startswith("//"):
+        if is_absolute_url(endpoint):
             url = endpoint
         else:
             url = urljoin(base_url + "/", endpoint.lstrip("/"))
