@@ -23,6 +23,7 @@ from airflow_provider_surveysphere.exceptions import (
 from airflow_provider_surveysphere.pagination import Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import build_retry, build_session
+from airflow_provider_surveysphere.templating import mapping_field
 from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache, TokenClient, cache_key
 
 if TYPE_CHECKING:
@@ -269,7 +270,7 @@ class SurveySphereHook(BaseHook):
             self,
             endpoint,
             method=method,
-            params=params,
+            params=mapping_field("params", params),
             json=json,
             data=data,
             headers=headers,

@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
+from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
 
 if TYPE_CHECKING:
     import requests
@@ -96,11 +97,22 @@ class SurveySphereOperator(BaseOperator):
         return SurveySphereHook(surveysphere_conn_id=self.surveysphere_conn_id)
 
     def execute(self, context: Context) -> Any:
+        self.use_rendered_fields()
         if self.output_path is not None:
             return self.export(self.output_path)
         if self.pagination is not None:
             return self.collect_records()
         return self.call_once()
+
+    def use_rendered_fields(self) -> None:
+        """Turn templated fields that rendered to a string into what they stand for, or fail naming them.
+
+        See :mod:`airflow_provider_surveysphere.templating` for the rules.
+        """
+        self.query_params = mapping_field("query_params", self.query_params)
+        self.headers = mapping_field("headers", self.headers)
+        self.json = json_field(self.json)
+        self.data = data_field(self.data)
 
     def _paginate(self) -> Any:
         return self.hook.paginate(

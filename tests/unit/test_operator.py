@@ -139,12 +139,7 @@ def test_unwritable_output_path_is_a_clear_error(hook, mocked_api, tmp_path):
         op.execute({})
 
 
-@pytest.mark.parametrize("field", ["endpoint", "output_path"])
-def test_template_that_renders_to_nothing_is_a_clear_error(hook, mocked_api, tmp_path, field):
-    kwargs = {"endpoint": "api/v1/surveys/s1/responses", "records_key": "data", "output_path": str(tmp_path / "x")}
-    kwargs[field] = "   "
-    with pytest.raises(SurveySphereArgumentError, match=f"{field}: .*render to nothing"):
-        operator(hook, **kwargs).execute({})
+# The templates that render to nothing: tests/unit/test_templating.py (rendered by Airflow).
 
 
 def test_response_filter_with_pagination_is_refused_at_definition():
