@@ -95,11 +95,18 @@ class TokenCache:
             return token
 
     def _store(self, key: Hashable, token: AccessToken) -> None:
-        """Keep ``token`` and drop every expired one, so that finished task runs leave no token behind."""
+        """Keep ``token`` and drop every expired one, so that finished task runs leave no token behind.
+
+        Their locks go with them (the cache would otherwise keep one lock per task run forever),
+        unless a thread holds one.
+        """
         with self._locks_guard:
             now = self.clock()
-            for expired in [k for k, cached in self._tokens.items() if cached.expires_at <= now]:
+            for expired in [k for k, cached in self._tokens.items() if cached.expires_at <= now and k != key]:
                 del self._tokens[expired]
+                lock = self._locks.get(expired)
+                if lock is not None and not lock.locked():
+                    del self._locks[expired]
             self._tokens[key] = token
 
     def invalidate(self, key: Hashable, value: str) -> None:
@@ -147,6 +154,10 @@ class TokenClient:
             retry = build_retry(settings, max_wait=max_retry_wait, allowed_methods=frozenset({"POST"}))
             session = build_session(settings, retry)
         self.session = session
+
+    def close(self) -> None:
+        """Close the token session's pooled connections."""
+        self.session.close()
 
     def form(self) -> dict[str, str]:
         """The form fields of the token request, as the published page lists them."""

@@ -163,9 +163,13 @@ class SurveySphereHook(BaseHook):
         return build_session(settings, retry, auth)
 
     def close(self) -> None:
-        """Close the session's pooled connections."""
-        if "_session" in self.__dict__:
-            self.__dict__.pop("_session").close()
+        """Close the pooled connections of the hook's session and of its token client's session."""
+        session = self.__dict__.pop("_session", None)
+        if session is not None:
+            session.close()
+        token_client = self.__dict__.pop("token_client", None)
+        if token_client is not None:
+            token_client.close()
 
     # -- requests -----------------------------------------------------------------------------------------
 
@@ -279,10 +283,20 @@ class SurveySphereHook(BaseHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token with the connection's credentials (the UI's Test button)."""
+        """Fetch a token with the connection's credentials (the UI's Test button).
+
+        The UI tests a copy of the form under a random temporary connection id, which would mean
+        nothing to the user: the message leaves it out.
+        """
         try:
             self.token_client.fetch()
-        except Exception as exc:  # the UI shows the message; it never holds a secret
-            return False, str(exc)
-        return True, f"Connection {self.surveysphere_conn_id!r} obtained a SurveySphere access token."
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the UI's message; none holds a secret
+            return False, _without_conn_id(str(exc), self.surveysphere_conn_id)
+        return True, "Obtained a SurveySphere access token with these credentials."
 
+
+def _without_conn_id(message: str, conn_id: str) -> str:
+    quoted = repr(conn_id)
+    return message.replace(f" of connection {quoted}", "").replace(f" connection {quoted}", " connection").replace(
+        quoted, "the connection"
+    )

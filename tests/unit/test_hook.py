@@ -373,3 +373,38 @@ def test_expired_tokens_of_finished_task_runs_are_dropped(clock):
     clock.advance(61)
     cache.get("run-2", lambda: AccessToken("t2", 60, clock.now + 60), leeway=0)
     assert "run-1" not in cache._tokens and cache._tokens["run-2"].value == "t2"
+
+
+def test_expired_task_runs_leave_no_lock_behind(clock):
+    from airflow_provider_surveysphere.token import AccessToken
+
+    cache = TokenCache(clock=clock)
+    for run in range(100):
+        cache.get(f"run-{run}", lambda: AccessToken("t", 60, clock.now + 60), leeway=0)
+        clock.advance(61)
+    assert len(cache._tokens) == 1 and len(cache._locks) == 1  # the last run's; not one per run
+
+
+def test_close_closes_the_token_clients_session_too(hook, mocked_api, monkeypatch):
+    mocked_api.get(SURVEYS, json=[])
+    hook.request("GET", "api/v1/surveys")
+    closed: list[object] = []
+    sessions = {id(hook.get_conn()): "data", id(hook.token_client.session): "token"}
+    monkeypatch.setattr(requests.Session, "close", lambda self: closed.append(sessions.get(id(self))))
+    hook.close()
+    assert sorted(closed) == ["data", "token"]
+
+
+def test_ui_test_message_does_not_name_the_temporary_connection_id(set_connection, token_cache, mocked):
+    """Airflow's Test button tests the form under a random connection id the user never saw."""
+    temporary = "tmpq8x2kz0f"
+    set_connection(temporary)
+    mocked.post(TOKEN_URL, json=token_answer())
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert ok and temporary not in message
+    mocked.replace(responses.POST, TOKEN_URL, status=401, json={"error": "invalid_client"})
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert not ok and "invalid_client" in message and temporary not in message
+    set_connection(temporary, extra={"verify": "of"})
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert not ok and message.startswith("SurveySphere connection: extra.verify:") and temporary not in message
