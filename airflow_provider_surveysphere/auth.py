@@ -13,7 +13,8 @@ nothing would be worse than failing, so the 401 surfaces as an error that says w
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -89,7 +90,10 @@ class SurveySphereBearerAuth(AuthBase):
             return response
         if origin_of(response.url) != self.origin:
             return response  # a redirect led elsewhere: the token is never sent there
-        refused = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        authorization = request.headers.get("Authorization") or ""
+        if isinstance(authorization, bytes):
+            authorization = authorization.decode("latin-1")
+        refused = authorization.removeprefix("Bearer ")
         method = request.method or "?"
         path = urlsplit(request.url or "").path or "/"
         self.invalidate(refused)
@@ -110,7 +114,7 @@ class SurveySphereBearerAuth(AuthBase):
         request.headers["Authorization"] = new_authorization
         retry = request.copy()
         setattr(retry, _RESENT, True)
-        second: requests.Response = response.connection.send(retry, **kwargs)  # type: ignore[attr-defined]
+        second: requests.Response = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry
         return second

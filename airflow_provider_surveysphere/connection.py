@@ -111,12 +111,13 @@ class SurveySphereConnectionSettings:
         conn_id = conn.conn_id or "<unnamed>"
         extra = _extra_of(conn, conn_id)
         base_url = _base_url(conn_id, conn.host, conn.port)
-        if (conn.schema or "").strip():
+        schema = (conn.schema or "").strip()
+        if schema:
             raise SurveySphereConfigError(
                 conn_id,
                 "schema",
-                f"{conn.schema!r} is not used by a SurveySphere connection; put the API's base path in host "
-                f"(https://host/{conn.schema.strip().strip('/')}) or leave schema empty",
+                f"{schema!r} is not used by a SurveySphere connection; put the API's base path in host "
+                f"(https://host/{schema.strip('/')}) or leave schema empty",
             )
         client_id = (conn.login or "").strip()
         if not client_id:
@@ -191,7 +192,9 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     if parts.scheme.lower() not in ("http", "https") or not hostname or " " in url:
         raise SurveySphereConfigError(conn_id, field, f"{shown!r} is not an http(s) URL such as {DEFAULT_BASE_URL}")
     if parts.query or parts.fragment:
-        raise SurveySphereConfigError(conn_id, field, f"{shown!r} has a query or fragment; give only scheme, host and path")
+        raise SurveySphereConfigError(
+            conn_id, field, f"{shown!r} has a query or fragment; give only scheme, host and path"
+        )
     if parts.scheme.lower() == "http" and not is_loopback(hostname):
         raise SurveySphereConfigError(
             conn_id,
@@ -213,8 +216,8 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
 def _token_url(conn_id: str, base_url: str, value: Any) -> str:
     if value is None:
         return base_url + DEFAULT_TOKEN_PATH
-    value = str(value).strip()
-    token_url = value if is_absolute_url(value) else urljoin(base_url + "/", value)
+    text = str(value).strip()
+    token_url = text if is_absolute_url(text) else urljoin(base_url + "/", text)
     parts = urlsplit(token_url)
     if parts.username is not None or parts.password is not None:
         raise SurveySphereConfigError(
@@ -223,9 +226,9 @@ def _token_url(conn_id: str, base_url: str, value: Any) -> str:
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{value!r} has an invalid port") from None
+        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{text!r} has an invalid port") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{value!r} is not a URL or a path")
+        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{text!r} is not a URL or a path")
     if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
         raise SurveySphereConfigError(
             conn_id, "extra.token_url", "plain http:// is only allowed to a loopback host; use https://"

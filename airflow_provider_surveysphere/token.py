@@ -10,8 +10,9 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -242,7 +243,9 @@ def _lifetime(value: Any, where: str) -> float:
     try:
         lifetime = float(value)
     except (TypeError, ValueError):
-        raise SurveySphereAuthError(f"SurveySphere {where} answered expires_in={str(value)[:40]!r}, not a number") from None
+        raise SurveySphereAuthError(
+            f"SurveySphere {where} answered expires_in={str(value)[:40]!r}, not a number"
+        ) from None
     if not lifetime > 0 or lifetime == float("inf"):
         raise SurveySphereAuthError(f"SurveySphere {where} answered expires_in={value!r}; it must be positive")
     return lifetime

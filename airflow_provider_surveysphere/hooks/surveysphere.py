@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -40,7 +41,7 @@ def current_task_run() -> Hashable:
     """
     try:
         ti = get_current_context()["ti"]
-    except Exception:  # no task is running: Airflow raises a different error on each line
+    except Exception:  # noqa: BLE001 - no task is running: Airflow raises a different error on each line
         return None
     return (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1), getattr(ti, "try_number", None))
 
@@ -63,7 +64,8 @@ class SurveySphereHook(BaseHook):
     conn_type = "surveysphere"
     hook_name = "SurveySphere"
 
-    #: Backoff between retries: ``backoff_factor * 2 ** n`` seconds, plus up to ``backoff_jitter``, at most ``backoff_max``.
+    #: Backoff between retries: ``backoff_factor * 2 ** n`` seconds, plus up to ``backoff_jitter``,
+    #: at most ``backoff_max``.
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
@@ -104,7 +106,9 @@ class SurveySphereHook(BaseHook):
         from airflow_provider_surveysphere.provider_info import CONN_FIELDS
 
         return {
-            name: StringField(lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"])
+            name: StringField(
+                lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
+            )
             for name, field in CONN_FIELDS.items()
         }
 

@@ -13,11 +13,11 @@ Template rows render the operator's fields with Airflow's own ``render_template_
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import responses
@@ -310,7 +310,7 @@ def test_bad_input_gives_a_clear_error(row: Row, set_connection, mocked, tmp_pat
     world = World(set_connection, mocked, tmp_path, hook)
     row.arrange(world)
 
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the exact class is checked below
+    with pytest.raises(Exception) as caught:
         row.act(world)
 
     error = caught.value

@@ -37,7 +37,7 @@ class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state: EchoState
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _body(self) -> bytes:
@@ -134,8 +134,7 @@ def test_resend_after_401_carries_the_original_body(echo_hook, echo_server, kind
     assert state.tokens_issued == 2
 
 
-def test_a_file_is_rewound_to_where_it_started_not_to_zero(echo_hook, echo_server):
-    _, state = echo_server
+def test_a_file_is_rewound_to_where_it_started_not_to_zero(echo_hook):
     body = io.BytesIO(b"HEADER-NOT-SENT|" + PAYLOAD)
     body.seek(len(b"HEADER-NOT-SENT|"))
     assert echo_hook.request("PUT", "echo", data=body).json()["body"] == PAYLOAD.decode()
@@ -200,7 +199,7 @@ def test_many_threads_refused_at_once_fetch_exactly_one_new_token(echo_server, s
     def call(hook: SurveySphereHook) -> None:
         try:
             results.append(hook.request("POST", "echo", json={"n": 1}).json()["body"])
-        except Exception as exc:  # reported by the assertion below
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             results.append(exc)
 
     workers = [threading.Thread(target=call, args=(hook,)) for hook in hooks]

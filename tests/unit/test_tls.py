@@ -6,7 +6,7 @@ Runs the sandbox over HTTPS with a certificate from a throwaway CA the system do
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
