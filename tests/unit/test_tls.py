@@ -92,3 +92,22 @@ def test_https_is_required_off_loopback(set_connection, fields, field):
     with pytest.raises(SurveySphereConfigError, match="plain http:// is only allowed to a loopback host") as caught:
         SurveySphereHook(token_cache=TokenCache()).request("GET", "api/v1/surveys")
     assert caught.value.field == field
+
+
+def test_a_ca_bundle_removed_after_parsing_names_the_setting(https_sandbox, https_hook, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text(open(https_sandbox.ca_cert_path).read())
+    hook = https_hook(verify=str(ca))
+    assert hook.settings.verify == str(ca)
+    ca.unlink()
+    with pytest.raises(SurveySphereConfigError) as caught:  # not requests' bare OSError
+        hook.request("GET", "api/v1/surveys")
+    assert caught.value.field == "extra.verify" and "cannot be read" in str(caught.value)
+
+
+def test_a_missing_ca_bundle_from_the_environment_names_the_variables(https_hook, monkeypatch):
+    hook = https_hook()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/bundle.pem")
+    with pytest.raises(SurveySphereConfigError) as caught:
+        hook.request("GET", "api/v1/surveys")
+    assert caught.value.field == "verify (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)"
