@@ -26,6 +26,8 @@ from airflow_provider_surveysphere.exceptions import SurveySphereAPIError, Surve
 log = logging.getLogger(__name__)
 
 _RESENT = "_surveysphere_resent"
+#: Bodies sent as they are, however often: requests encodes a form dict, ``json=`` and ``files=`` to these.
+_REPLAYABLE = (bytes, str, bytearray, memoryview)
 _BODY_START = "_surveysphere_body_start"
 
 
@@ -44,8 +46,8 @@ def _body_start(body: Any) -> int | None:
 def _unreplayable(request: requests.PreparedRequest) -> str | None:
     """Why ``request``'s body cannot be sent again (None when it can), rewinding a file body."""
     body = request.body
-    if body is None or isinstance(body, (bytes, str)):
-        return None  # also what requests makes of a form dict, json= and files=
+    if body is None or isinstance(body, _REPLAYABLE):
+        return None
     start = getattr(request, _BODY_START, None)
     if start is None:
         return f"its body ({type(body).__name__}) cannot be rewound"
@@ -74,7 +76,7 @@ class SurveySphereBearerAuth(AuthBase):
         if url_origin != self.origin:
             raise SurveySphereForeignHostError(url_origin, self.origin)
         request.headers["Authorization"] = f"Bearer {self.get_token()}"
-        if request.body is not None and not isinstance(request.body, (bytes, str)):
+        if request.body is not None and not isinstance(request.body, _REPLAYABLE):
             setattr(request, _BODY_START, _body_start(request.body))
         request.register_hook("response", self._resend_after_401)
         return request

@@ -120,6 +120,7 @@ PAYLOAD = b'{"title": "a survey", "pad": "' + b"x" * 1000 + b'"}'
     ("kind", "kwargs", "expected"),
     [
         ("bytes", {"data": PAYLOAD}, PAYLOAD),
+        ("bytearray", {"data": bytearray(PAYLOAD)}, PAYLOAD),
         ("str", {"data": PAYLOAD.decode()}, PAYLOAD),
         ("form dict", {"data": {"title": "a survey", "lang": "en"}}, b"title=a+survey&lang=en"),
         ("json", {"json": {"title": "a survey"}}, b'{"title": "a survey"}'),
