@@ -153,3 +153,9 @@ def test_template_that_renders_to_nothing_is_a_clear_error(hook, mocked, tmp_pat
     with pytest.raises(SurveySphereArgumentError, match=f"{field}: .*render to nothing"):
         op.execute({})
     assert len(mocked.calls) == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_hook_paginate_refuses_a_string_of_params_instead_of_a_bare_value_error(hook, mocked):
+    with pytest.raises(SurveySphereArgumentError, match="^params: rendered to 'status=open', not a JSON object"):
+        hook.paginate("api/v1/surveys", params="status=open", pagination=PageNumberPagination())
+    assert len(mocked.calls) == 0
