@@ -215,7 +215,8 @@ class SurveySphereHook(BaseHook):
         :param headers: extra headers (``Authorization`` is the hook's own)
         :param stream: leave the body unread until the caller reads it
         :raises SurveySphereClientError: a 4xx answer (not retried)
-        :raises SurveySphereAPIError: a 5xx or 429 answer after the retries
+        :raises SurveySphereAPIError: a 5xx or 429 answer after the retries, or a 401 to a body that
+            cannot be re-sent with a new token (a generator, a non-seekable stream)
         """
         url = self.url_for(endpoint)
         method = method.upper()
