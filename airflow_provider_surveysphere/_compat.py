@@ -6,12 +6,17 @@ on Python 3.10 the newest compat is 1.20, so there the masker is taken from wher
 
 from __future__ import annotations
 
-try:
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type-checked against the compat of the pinned locks, which has it
     from airflow.providers.common.compat.sdk import mask_secret
-except ImportError:  # compat < 1.21 (Python 3.10)
+else:
     try:
-        from airflow.sdk.log import mask_secret  # type: ignore[no-redef]
-    except ImportError:
-        from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:  # compat < 1.21 (Python 3.10)
+        try:
+            from airflow.sdk.log import mask_secret
+        except ImportError:
+            from airflow.utils.log.secrets_masker import mask_secret
 
 __all__ = ["mask_secret"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -26,6 +28,16 @@ DEFAULT_TOKEN_REFRESH_LEEWAY = 60.0
 
 #: Keys the connection's Extra may hold; anything else is refused so that a typo does not pass silently.
 EXTRA_FIELDS = ("token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway")
+
+#: The words ``verify`` accepts (any case); anything else must be an existing CA bundle file or directory.
+VERIFY_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+_ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_absolute_url(text: str) -> bool:
+    """Tell whether ``text`` starts with ``scheme://`` or ``//`` (a ``://`` later, in a query, does not count)."""
+    return bool(_ABSOLUTE_URL.match(text)) or text.startswith("//")
 
 
 def is_loopback(hostname: str) -> bool:
@@ -99,6 +111,14 @@ class SurveySphereConnectionSettings:
         conn_id = conn.conn_id or "<unnamed>"
         extra = _extra_of(conn, conn_id)
         base_url = _base_url(conn_id, conn.host, conn.port)
+        schema = (conn.schema or "").strip()
+        if schema:
+            raise SurveySphereConfigError(
+                conn_id,
+                "schema",
+                f"{schema!r} is not used by a SurveySphere connection; put the API's base path in host "
+                f"(https://host/{schema.strip('/')}) or leave schema empty",
+            )
         client_id = (conn.login or "").strip()
         if not client_id:
             raise SurveySphereConfigError(conn_id, "login (Client ID)", "is empty; set the client id")
@@ -145,27 +165,50 @@ def _extra_of(conn: Connection, conn_id: str) -> dict[str, Any]:
     return {key: value for key, value in extra.items() if value not in (None, "")}
 
 
+def _without_credentials(text: str) -> str:
+    """``text`` with any ``user:password@`` removed, for messages: a credential never reaches one."""
+    return re.sub(r"(^|//)[^/@?#]*@", r"\1", text)
+
+
 def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
+    field = "host (Base URL)"
     host = (host or "").strip() or DEFAULT_BASE_URL
-    url = host if "://" in host else f"https://{host}"
+    try:  # a bare IPv6 address, as Airflow parses it out of a URI such as surveysphere://id:pw@[::1]:8443/
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    url = host if is_absolute_url(host) else f"https://{host}"
+    shown = _without_credentials(host)
     parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in url:
+    if parts.username is not None or parts.password is not None:
         raise SurveySphereConfigError(
-            conn_id, "host (Base URL)", f"{host!r} is not an http(s) URL such as {DEFAULT_BASE_URL}"
+            conn_id, field, "holds credentials (user:password@); put the client id in login and the secret in password"
         )
     try:
-        url_port = parts.port
+        hostname, url_port = parts.hostname, parts.port
     except ValueError:
-        raise SurveySphereConfigError(conn_id, "host (Base URL)", f"{host!r} has an invalid port") from None
-    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+        raise SurveySphereConfigError(conn_id, field, f"{shown!r} has an invalid host or port") from None
+    if parts.scheme.lower() not in ("http", "https") or not hostname or " " in url:
+        raise SurveySphereConfigError(conn_id, field, f"{shown!r} is not an http(s) URL such as {DEFAULT_BASE_URL}")
+    if parts.query or parts.fragment:
+        raise SurveySphereConfigError(
+            conn_id, field, f"{shown!r} has a query or fragment; give only scheme, host and path"
+        )
+    if parts.scheme.lower() == "http" and not is_loopback(hostname):
         raise SurveySphereConfigError(
             conn_id,
-            "host (Base URL)",
-            f"plain http:// is only allowed to a loopback host (a local sandbox); use https:// for {parts.hostname}",
+            field,
+            f"plain http:// is only allowed to a loopback host (a local sandbox); use https:// for {hostname}",
         )
     netloc = parts.netloc
-    if port and url_port is None:
-        netloc = f"{netloc}:{port}"
+    if port:
+        if url_port is None:
+            netloc = f"{netloc}:{port}"
+        elif url_port != port:
+            raise SurveySphereConfigError(
+                conn_id, "port", f"{port} differs from the port {url_port} in host {shown!r}; set it in one place"
+            )
     path = parts.path.rstrip("/")
     return f"{parts.scheme.lower()}://{netloc}{path}"
 
@@ -173,11 +216,19 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
 def _token_url(conn_id: str, base_url: str, value: Any) -> str:
     if value is None:
         return base_url + DEFAULT_TOKEN_PATH
-    value = str(value).strip()
-    token_url = urljoin(base_url + "/", value) if "://" not in value else value
+    text = str(value).strip()
+    token_url = text if is_absolute_url(text) else urljoin(base_url + "/", text)
     parts = urlsplit(token_url)
+    if parts.username is not None or parts.password is not None:
+        raise SurveySphereConfigError(
+            conn_id, "extra.token_url", "holds credentials (user:password@); the client credentials go in the form"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{text!r} has an invalid port") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{value!r} is not a URL or a path")
+        raise SurveySphereConfigError(conn_id, "extra.token_url", f"{text!r} is not a URL or a path")
     if parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
         raise SurveySphereConfigError(
             conn_id, "extra.token_url", "plain http:// is only allowed to a loopback host; use https://"
@@ -205,23 +256,37 @@ def _seconds(conn_id: str, field: str, value: Any, default: float, *, zero_allow
 def _retries(conn_id: str, value: Any) -> int:
     if value is None:
         return DEFAULT_MAX_RETRIES
+    problem = f"{value!r} is not a whole number"
+    if isinstance(value, bool):
+        raise SurveySphereConfigError(conn_id, "extra.max_retries", problem)
     try:
-        retries = int(str(value).strip())
+        number = float(str(value).strip())  # "2", 2, 2.0 and "2.0" are all two retries
     except ValueError:
-        raise SurveySphereConfigError(conn_id, "extra.max_retries", f"{value!r} is not a whole number") from None
+        raise SurveySphereConfigError(conn_id, "extra.max_retries", problem) from None
+    if not math.isfinite(number) or not number.is_integer():
+        raise SurveySphereConfigError(conn_id, "extra.max_retries", problem)
+    retries = int(number)
     if retries < 0:
         raise SurveySphereConfigError(conn_id, "extra.max_retries", f"{value!r} must not be negative")
     return retries
 
 
 def _verify(conn_id: str, value: Any) -> bool | str | None:
+    """True, False, or the path of an existing CA bundle file or directory (what requests' ``verify`` takes).
+
+    Checked here rather than left to requests, which would report a mistyped word as a missing CA
+    bundle only when the first request is sent.
+    """
     if value is None or isinstance(value, bool):
         return value
     text = str(value).strip()
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    if not text:
-        raise SurveySphereConfigError(conn_id, "extra.verify", "must be true, false or a CA bundle path")
-    return text
+    if text.lower() in VERIFY_WORDS:
+        return VERIFY_WORDS[text.lower()]
+    path = os.path.expanduser(text)
+    if text and os.path.exists(path):
+        return path
+    raise SurveySphereConfigError(
+        conn_id,
+        "extra.verify",
+        f"{text!r} is neither true/false (yes/no, on/off, 1/0) nor an existing CA bundle file or directory",
+    )

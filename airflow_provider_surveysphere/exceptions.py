@@ -50,12 +50,13 @@ class SurveySphereAuthError(SurveySpherePermanentError):
 
     :param message: what happened, without secrets
     :param error: the OAuth ``error`` code, when the server sent one
-    :param status_code: the HTTP status of the token answer, when there was one
+    :param http_status: the HTTP status of the token answer, when there was one (named so because
+        ``AirflowException.status_code`` is Airflow's own, an ``HTTPStatus`` for its API)
     """
 
-    def __init__(self, message: str, *, error: str | None = None, status_code: int | None = None) -> None:
+    def __init__(self, message: str, *, error: str | None = None, http_status: int | None = None) -> None:
         self.error = error
-        self.status_code = status_code
+        self.http_status = http_status
         super().__init__(message)
 
 
@@ -64,18 +65,18 @@ class SurveySphereAPIError(SurveySphereError):
 
     :param method: HTTP method of the failed request
     :param path: the request's path (no query string: it may carry user data)
-    :param status_code: the HTTP status code, 0 when no answer came (connection failed)
+    :param http_status: the HTTP status code, 0 when no answer came (connection failed)
     :param excerpt: a short, secret-free excerpt of the answer's body
     """
 
-    def __init__(self, method: str, path: str, status_code: int, excerpt: str = "") -> None:
+    def __init__(self, method: str, path: str, http_status: int, excerpt: str = "") -> None:
         self.method = method
         self.path = path
-        self.status_code = status_code
+        self.http_status = http_status
         self.excerpt = excerpt
         message = (
-            f"SurveySphere API {method} {path} answered {status_code}"
-            if status_code
+            f"SurveySphere API {method} {path} answered {http_status}"
+            if http_status
             else f"SurveySphere API {method} {path} failed"
         )
         if excerpt:

@@ -12,7 +12,8 @@ import logging
 import os
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -61,7 +62,7 @@ class AtomicJsonLinesWriter:
 
     def __enter__(self) -> AtomicJsonLinesWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.temporary.open("wb")
+        self._file = self.temporary.open("wb")  # type: ignore[no-untyped-call,unused-ignore]  # untyped on 3.3
         return self
 
     def write_records(self, records: list[Any]) -> None:

@@ -11,9 +11,10 @@ import hashlib
 import json as jsonlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urljoin
 
 from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
@@ -263,7 +264,7 @@ class SinglePage(Pagination):
         return None
 
 
-PaginationLike = Union[Pagination, Callable[["requests.Response"], Union[Mapping[str, Any], None]]]
+PaginationLike: TypeAlias = "Pagination | Callable[[requests.Response], Mapping[str, Any] | None]"
 
 
 def as_pagination(pagination: PaginationLike | None) -> Pagination:
@@ -283,7 +284,8 @@ def records_of(body: Any, records_key: str | None, where: str) -> list[Any]:
         if not isinstance(body, list):
             raise SurveySpherePaginationError(
                 f"{where}: the body is a {type(body).__name__}, not a list of records; set records_key to the "
-                "field that holds them" + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
+                "field that holds them"
+                + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
             )
         return body
     try:

@@ -8,7 +8,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from airflow_provider_surveysphere.exceptions import SurveySphereRetryAfterTooLongError
+from airflow_provider_surveysphere.exceptions import SurveySphereConfigError, SurveySphereRetryAfterTooLongError
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
@@ -54,12 +54,29 @@ class SurveySphereAdapter(HTTPAdapter):
 
     :param timeout: seconds used when a caller passes no timeout
     :param verify: forced TLS verification (True, False or a CA bundle), or None to keep requests' choice
+    :param conn_id: the connection, named when its CA bundle cannot be read
     """
 
-    def __init__(self, *, timeout: float, verify: bool | str | None, **kwargs: Any) -> None:
+    def __init__(self, *, timeout: float, verify: bool | str | None, conn_id: str = "?", **kwargs: Any) -> None:
         self.default_timeout = timeout
         self.forced_verify = verify
+        self.conn_id = conn_id
         super().__init__(**kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """requests raises a bare ``OSError`` for a CA bundle path that is gone: name the setting instead.
+
+        The connection's ``verify`` is checked when it is read; this catches a bundle removed since, or
+        one named by ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` when the connection leaves ``verify`` unset.
+        """
+        try:
+            super().cert_verify(conn, url, verify, cert)
+        except OSError as exc:
+            from_connection = isinstance(self.forced_verify, str)
+            field = "extra.verify" if from_connection else "verify (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)"
+            raise SurveySphereConfigError(
+                self.conn_id, field, f"the CA bundle {verify!r} cannot be read ({type(exc).__name__})"
+            ) from None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -110,7 +127,9 @@ def build_session(
     session.auth = auth
     session.headers["Accept"] = "application/json"
     session.headers["User-Agent"] = f"airflow-provider-surveysphere {requests.utils.default_user_agent()}"
-    adapter = SurveySphereAdapter(timeout=settings.timeout, verify=settings.verify, max_retries=retry)
+    adapter = SurveySphereAdapter(
+        timeout=settings.timeout, verify=settings.verify, conn_id=settings.conn_id, max_retries=retry
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -10,8 +10,10 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -94,11 +96,18 @@ class TokenCache:
             return token
 
     def _store(self, key: Hashable, token: AccessToken) -> None:
-        """Keep ``token`` and drop every expired one, so that finished task runs leave no token behind."""
+        """Keep ``token`` and drop every expired one, so that finished task runs leave no token behind.
+
+        Their locks go with them (the cache would otherwise keep one lock per task run forever),
+        unless a thread holds one.
+        """
         with self._locks_guard:
             now = self.clock()
-            for expired in [k for k, cached in self._tokens.items() if cached.expires_at <= now]:
+            for expired in [k for k, cached in self._tokens.items() if cached.expires_at <= now and k != key]:
                 del self._tokens[expired]
+                lock = self._locks.get(expired)
+                if lock is not None and not lock.locked():
+                    del self._locks[expired]
             self._tokens[key] = token
 
     def invalidate(self, key: Hashable, value: str) -> None:
@@ -146,6 +155,10 @@ class TokenClient:
             retry = build_retry(settings, max_wait=max_retry_wait, allowed_methods=frozenset({"POST"}))
             session = build_session(settings, retry)
         self.session = session
+
+    def close(self) -> None:
+        """Close the token session's pooled connections."""
+        self.session.close()
 
     def form(self) -> dict[str, str]:
         """The form fields of the token request, as the published page lists them."""
@@ -197,17 +210,17 @@ class TokenClient:
                 message = f"SurveySphere {where} refused the credentials: {error}"
                 if isinstance(description, str) and description.strip():
                     message += f" ({scrub(description, secret)[:200]})"
-                raise SurveySphereAuthError(message, error=error, status_code=response.status_code)
+                raise SurveySphereAuthError(message, error=error, http_status=response.status_code)
             raise SurveySphereAuthError(
                 f"SurveySphere {where} answered {response.status_code}: {excerpt_of(response, secret)}",
-                status_code=response.status_code,
+                http_status=response.status_code,
             )
         if not isinstance(body, dict):
             content_type = response.headers.get("Content-Type", "no content type")
             raise SurveySphereAuthError(
                 f"SurveySphere {where} answered {response.status_code} with {content_type}, not a JSON object; "
                 "is the host the SurveySphere API?",
-                status_code=response.status_code,
+                http_status=response.status_code,
             )
         value = body.get("access_token")
         if not isinstance(value, str) or not value.strip():
@@ -230,7 +243,9 @@ def _lifetime(value: Any, where: str) -> float:
     try:
         lifetime = float(value)
     except (TypeError, ValueError):
-        raise SurveySphereAuthError(f"SurveySphere {where} answered expires_in={str(value)[:40]!r}, not a number") from None
+        raise SurveySphereAuthError(
+            f"SurveySphere {where} answered expires_in={str(value)[:40]!r}, not a number"
+        ) from None
     if not lifetime > 0 or lifetime == float("inf"):
         raise SurveySphereAuthError(f"SurveySphere {where} answered expires_in={value!r}; it must be positive")
     return lifetime
@@ -244,4 +259,4 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _path(url: str) -> str:
-    return requests.utils.urlparse(url).path or "/"
+    return urlsplit(url).path or "/"

@@ -227,7 +227,7 @@ def tokens(args: argparse.Namespace) -> tuple[int, int]:
                 barrier.wait()
                 for number in range(index, args.calls, args.threads):
                     call(hook, number)
-            except BaseException as exc:  # reported, not raised: the runner prints it
+            except BaseException as exc:  # noqa: BLE001 - reported, not raised: the runner prints it
                 errors.append(exc)
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
@@ -315,11 +315,11 @@ def main() -> None:
     # and the naive script would run in a task too, and Airflow's ~160k live objects make each full
     # garbage collection slower for every case alike.
     if args.case != "limit-bare":
-        import airflow_provider_surveysphere.hooks.surveysphere  # noqa: F401
+        import airflow_provider_surveysphere.hooks.surveysphere
         import airflow_provider_surveysphere.operators.surveysphere  # noqa: F401
     if args.case in ("httpoperator", "httphook"):
-        import airflow.providers.http.hooks.http  # noqa: F401
-        import airflow.providers.http.operators.http  # noqa: F401
+        import airflow.providers.http.hooks.http
+        import airflow.providers.http.operators.http
     if args.case != "limit-bare":
         # Airflow's first connection lookup imports the task supervisor module; a task running in a
         # worker has it imported already, so that one-off import is kept out of every case's clock.

@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 

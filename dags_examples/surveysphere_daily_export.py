@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-from airflow.timetables.interval import CronDataIntervalTimetable
-
 from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 

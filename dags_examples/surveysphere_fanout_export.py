@@ -13,9 +13,8 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.timetables.interval import CronDataIntervalTimetable
-
 from airflow.providers.common.compat.sdk import DAG, Param, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import PageNumberPagination

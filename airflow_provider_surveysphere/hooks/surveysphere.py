@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, get_current_context
 from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
-from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, origin_of
+from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, is_absolute_url, origin_of
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
     SurveySphereArgumentError,
@@ -23,6 +24,7 @@ from airflow_provider_surveysphere.exceptions import (
 from airflow_provider_surveysphere.pagination import Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import build_retry, build_session
+from airflow_provider_surveysphere.templating import mapping_field
 from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache, TokenClient, cache_key
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ def current_task_run() -> Hashable:
     """
     try:
         ti = get_current_context()["ti"]
-    except Exception:  # no task is running: Airflow raises a different error on each line
+    except Exception:  # noqa: BLE001 - no task is running: Airflow raises a different error on each line
         return None
     return (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1), getattr(ti, "try_number", None))
 
@@ -62,7 +64,8 @@ class SurveySphereHook(BaseHook):
     conn_type = "surveysphere"
     hook_name = "SurveySphere"
 
-    #: Backoff between retries: ``backoff_factor * 2 ** n`` seconds, plus up to ``backoff_jitter``, at most ``backoff_max``.
+    #: Backoff between retries: ``backoff_factor * 2 ** n`` seconds, plus up to ``backoff_jitter``,
+    #: at most ``backoff_max``.
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
@@ -103,7 +106,9 @@ class SurveySphereHook(BaseHook):
         from airflow_provider_surveysphere.provider_info import CONN_FIELDS
 
         return {
-            name: StringField(lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"])
+            name: StringField(
+                lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
+            )
             for name, field in CONN_FIELDS.items()
         }
 
@@ -162,9 +167,13 @@ class SurveySphereHook(BaseHook):
         return build_session(settings, retry, auth)
 
     def close(self) -> None:
-        """Close the session's pooled connections."""
-        if "_session" in self.__dict__:
-            self.__dict__.pop("_session").close()
+        """Close the pooled connections of the hook's session and of its token client's session."""
+        session = self.__dict__.pop("_session", None)
+        if session is not None:
+            session.close()
+        token_client = self.__dict__.pop("token_client", None)
+        if token_client is not None:
+            token_client.close()
 
     # -- requests -----------------------------------------------------------------------------------------
 
@@ -177,7 +186,7 @@ class SurveySphereHook(BaseHook):
         if not isinstance(endpoint, str) or not endpoint.strip():
             raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
         base_url = self.settings.base_url
-        if "://" in endpoint or endpoint.startswith("//"):
+        if is_absolute_url(endpoint):
             url = endpoint
         else:
             url = urljoin(base_url + "/", endpoint.lstrip("/"))
@@ -206,7 +215,8 @@ class SurveySphereHook(BaseHook):
         :param headers: extra headers (``Authorization`` is the hook's own)
         :param stream: leave the body unread until the caller reads it
         :raises SurveySphereClientError: a 4xx answer (not retried)
-        :raises SurveySphereAPIError: a 5xx or 429 answer after the retries
+        :raises SurveySphereAPIError: a 5xx or 429 answer after the retries, or a 401 to a body that
+            cannot be re-sent with a new token (a generator, a non-seekable stream)
         """
         url = self.url_for(endpoint)
         method = method.upper()
@@ -269,7 +279,7 @@ class SurveySphereHook(BaseHook):
             self,
             endpoint,
             method=method,
-            params=params,
+            params=mapping_field("params", params),
             json=json,
             data=data,
             headers=headers,
@@ -278,10 +288,20 @@ class SurveySphereHook(BaseHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token with the connection's credentials (the UI's Test button)."""
+        """Fetch a token with the connection's credentials (the UI's Test button).
+
+        The UI tests a copy of the form under a random temporary connection id, which would mean
+        nothing to the user: the message leaves it out.
+        """
         try:
             self.token_client.fetch()
-        except Exception as exc:  # the UI shows the message; it never holds a secret
-            return False, str(exc)
-        return True, f"Connection {self.surveysphere_conn_id!r} obtained a SurveySphere access token."
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the UI's message; none holds a secret
+            return False, _without_conn_id(str(exc), self.surveysphere_conn_id)
+        return True, "Obtained a SurveySphere access token with these credentials."
 
+
+def _without_conn_id(message: str, conn_id: str) -> str:
+    quoted = repr(conn_id)
+    return message.replace(f" of connection {quoted}", "").replace(f" connection {quoted}", " connection").replace(
+        quoted, "the connection"
+    )

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
+from airflow_provider_surveysphere.pagination import Page
+from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
 
 if TYPE_CHECKING:
     import requests
 
     from airflow.providers.common.compat.sdk import Context
-    from airflow_provider_surveysphere.pagination import Page, PaginationLike
+    from airflow_provider_surveysphere.pagination import PaginationLike
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000
 
@@ -48,7 +51,9 @@ class SurveySphereOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
-    template_fields_renderers = {"query_params": "py", "json": "json", "data": "py", "headers": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "query_params": "py", "json": "json", "data": "py", "headers": "json"
+    }
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -96,11 +101,22 @@ class SurveySphereOperator(BaseOperator):
         return SurveySphereHook(surveysphere_conn_id=self.surveysphere_conn_id)
 
     def execute(self, context: Context) -> Any:
+        self.use_rendered_fields()
         if self.output_path is not None:
             return self.export(self.output_path)
         if self.pagination is not None:
             return self.collect_records()
         return self.call_once()
+
+    def use_rendered_fields(self) -> None:
+        """Turn templated fields that rendered to a string into what they stand for, or fail naming them.
+
+        See :mod:`airflow_provider_surveysphere.templating` for the rules.
+        """
+        self.query_params = mapping_field("query_params", self.query_params)
+        self.headers = mapping_field("headers", self.headers)
+        self.json = json_field(self.json)
+        self.data = data_field(self.data)
 
     def _paginate(self) -> Any:
         return self.hook.paginate(
@@ -118,7 +134,7 @@ class SurveySphereOperator(BaseOperator):
         """Apply ``response_check`` to an answer; a false result fails the task."""
         if self.response_check is None:
             return
-        response = getattr(page, "response", page)
+        response = page.response if isinstance(page, Page) else page
         if not self.response_check(response):
             raise SurveySphereResponseCheckError(
                 f"response_check returned a false value for {response.request.method} "

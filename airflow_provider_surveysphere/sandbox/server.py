@@ -36,12 +36,13 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, unquote_plus
 
 from airflow_provider_surveysphere.sandbox.data import Dataset, Page, format_timestamp, parse_timestamp
@@ -426,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -453,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
             if state.config.latency:
                 time.sleep(state.config.latency)
             reply = self._route(path, query, body)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a server bug answers 500 and is printed; the server keeps serving
             traceback.print_exc()
         finally:
             state.end(RequestRecord(arrived, self.command, self.path,
@@ -629,7 +630,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind would resolve the host name (getfqdn); skip that lookup.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = self.socket.accept()

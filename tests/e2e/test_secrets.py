@@ -31,7 +31,7 @@ def _text(value: Any) -> str:
 def rows_of(database: Path, table: str) -> list[str]:
     """Every row of ``table`` for the test DAG, each as one string."""
     with sqlite3.connect(database) as db:
-        rows = db.execute(f"SELECT * FROM {table} WHERE dag_id = ?", (DAG_ID,)).fetchall()  # noqa: S608
+        rows = db.execute(f"SELECT * FROM {table} WHERE dag_id = ?", (DAG_ID,)).fetchall()
     return [" ".join(_text(cell) for cell in row) for row in rows]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow.providers.common.compat.sdk import Connection
@@ -24,14 +26,16 @@ def test_defaults_point_at_surveysphere():
     assert (s.timeout, s.max_retries, s.token_refresh_leeway, s.verify, s.scope) == (60.0, 5, 60.0, None, None)
 
 
-def test_every_extra_is_read():
+def test_every_extra_is_read(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     s = settings(
         host="https://eu.example.org",
         extra='{"token_url": "https://auth.example.org/token", "scope": "read", "timeout": "12.5", '
-        '"verify": "/etc/ca.pem", "max_retries": "3", "token_refresh_leeway": 30}',
+        f'"verify": "{ca}", "max_retries": "3", "token_refresh_leeway": 30}}',
     )
     assert s.token_url == "https://auth.example.org/token"
-    assert (s.scope, s.timeout, s.verify, s.max_retries, s.token_refresh_leeway) == ("read", 12.5, "/etc/ca.pem", 3, 30.0)
+    assert (s.scope, s.timeout, s.verify, s.max_retries, s.token_refresh_leeway) == ("read", 12.5, str(ca), 3, 30.0)
 
 
 def test_bare_host_means_https_and_port_is_kept():
@@ -100,3 +104,114 @@ def test_airflow_2_form_field_names_are_understood():
 
 def test_settings_repr_hides_the_secret():
     assert "secret" not in repr(settings(password="secret")).lower().replace("client_secret", "")
+
+
+# -- verify: words or an existing CA bundle, checked before any request ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("TRUE", True), ("Yes", True), ("on", True), ("1", True), (1, True), (True, True),
+     ("false", False), ("No", False), ("OFF", False), ("0", False), (0, False), (False, False)],
+)
+def test_verify_accepts_the_usual_words_in_any_case(value, expected):
+    assert settings(extra=json.dumps({"verify": value})).verify is expected
+
+
+def test_verify_accepts_an_existing_ca_file_or_directory(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    assert settings(extra=json.dumps({"verify": str(ca)})).verify == str(ca)
+    assert settings(extra=json.dumps({"verify": str(tmp_path)})).verify == str(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["of", "nope", "/no/such/ca-bundle.pem", "  "])
+def test_verify_that_is_neither_a_word_nor_a_path_names_the_field(value):
+    with pytest.raises(SurveySphereConfigError) as caught:
+        settings(extra=json.dumps({"verify": value}))
+    assert caught.value.field == "extra.verify" and "existing CA bundle" in str(caught.value)
+
+
+def test_bad_verify_fails_at_connection_parsing_not_as_an_output_error(set_connection, mocked, tmp_path):
+    """From the hook and from an exporting operator: the field is named, no request is sent, no file blamed."""
+    from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
+
+    set_connection(extra={"verify": "of"})
+    with pytest.raises(SurveySphereConfigError, match="extra.verify"):
+        SurveySphereHook(token_cache=TokenCache()).request("GET", "api/v1/surveys")
+    op = SurveySphereOperator(task_id="t", endpoint="api/v1/surveys", output_path=str(tmp_path / "out.jsonl"))
+    op.hook = SurveySphereHook(token_cache=TokenCache())
+    with pytest.raises(SurveySphereConfigError) as caught:
+        op.execute({})
+    assert caught.value.field == "extra.verify" and "output_path" not in str(caught.value)
+    assert len(mocked.calls) == 0 and list(tmp_path.iterdir()) == []
+
+
+# -- the host, port and schema: every value the user set is used or refused -------------------------------
+
+
+def test_ipv6_host_from_a_uri(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SS_V6", "surveysphere://id:pw-long-enough@[::1]:8443/")
+    s = SurveySphereHook("ss_v6", token_cache=TokenCache()).settings
+    assert s.base_url == "https://[::1]:8443" and s.origin == "https://[::1]:8443"
+    assert s.token_url == "https://[::1]:8443/connect/token"
+
+
+@pytest.mark.parametrize(("host", "port", "expected"), [
+    ("::1", 8443, "https://[::1]:8443"),
+    ("2001:db8::5", None, "https://[2001:db8::5]"),
+    ("https://[2001:db8::5]:9443/base", 9443, "https://[2001:db8::5]:9443/base"),
+])
+def test_ipv6_hosts(host, port, expected):
+    assert settings(host=host, port=port).base_url == expected
+
+
+def test_port_equal_to_the_hosts_port_is_fine_and_a_different_one_is_refused():
+    assert settings(host="https://h.example:8443", port=8443).base_url == "https://h.example:8443"
+    with pytest.raises(SurveySphereConfigError) as caught:
+        settings(host="https://h.example:8443", port=9443)
+    assert caught.value.field == "port" and "9443" in str(caught.value) and "8443" in str(caught.value)
+
+
+def test_schema_is_refused_instead_of_ignored(monkeypatch):
+    with pytest.raises(SurveySphereConfigError) as caught:
+        settings(host="https://h.example", schema="api")
+    assert caught.value.field == "schema" and "https://host/api" in str(caught.value)
+    monkeypatch.setenv("AIRFLOW_CONN_SS_PATH", "surveysphere://id:pw-long-enough@h.example/api")
+    with pytest.raises(SurveySphereConfigError, match="schema"):
+        SurveySphereHook("ss_path", token_cache=TokenCache()).settings  # noqa: B018
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2.0, 2), ("2.0", 2), ("3", 3), (0, 0)])
+def test_max_retries_accepts_whole_numbers_written_as_floats(value, expected):
+    assert settings(extra=json.dumps({"max_retries": value})).max_retries == expected
+
+
+@pytest.mark.parametrize("value", [2.5, "2.5", True, "inf", "nan"])
+def test_max_retries_refuses_fractions_and_booleans(value):
+    with pytest.raises(SurveySphereConfigError, match="extra.max_retries.*whole number"):
+        settings(extra=json.dumps({"max_retries": value}))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"host": "https://user:pa55word-x@h.example"}, "host (Base URL)"),
+        ({"host": "user:pa55word-x@h.example"}, "host (Base URL)"),
+        ({"host": "https://user:pa55word-x@h.example:99999"}, "host (Base URL)"),
+        ({"extra": json.dumps({"token_url": "https://user:pa55word-x@auth.example/t"})}, "extra.token_url"),
+    ],
+)
+def test_credentials_in_a_url_are_refused_without_being_repeated(fields, field):
+    with pytest.raises(SurveySphereConfigError) as caught:
+        settings(**fields)
+    assert caught.value.field == field
+    assert "pa55word" not in str(caught.value) and "pa55word" not in repr(caught.value)
+
+
+def test_relative_endpoint_with_a_url_in_its_query_stays_relative(hook):
+    url = hook.url_for("api/v1/surveys?source=https://example.org/form")
+    assert url == "https://api.surveysphere.test/api/v1/surveys?source=https://example.org/form"
+    assert hook.url_for("https://api.surveysphere.test/x?next=https://a.example/") == (
+        "https://api.surveysphere.test/x?next=https://a.example/"
+    )

@@ -85,7 +85,7 @@ def test_sixteen_threads_trigger_one_token_request(hook, mocked):
     def call() -> None:
         try:
             hook.request("GET", "api/v1/surveys")
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=call) for _ in range(16)]
@@ -149,7 +149,7 @@ def test_second_401_is_an_error_not_a_loop(hook, mocked):
     mocked.get(SURVEYS, status=401, json={"error": "invalid_token"})
     with pytest.raises(SurveySphereClientError) as caught:
         hook.request("GET", "api/v1/surveys")
-    assert caught.value.status_code == 401
+    assert caught.value.http_status == 401
     assert len(token_calls(mocked)) == 2
     assert len(mocked.calls) == 4
 
@@ -178,7 +178,7 @@ def test_token_endpoint_5xx_after_retries_is_a_transient_error(hook, mocked):
     with pytest.raises(SurveySphereAPIError) as caught:
         hook.get_token()
     assert not isinstance(caught.value, SurveySphereAuthError)
-    assert caught.value.status_code == 502
+    assert caught.value.http_status == 502
     assert len(mocked.calls) == 3  # max_retries=2 in the test connection
 
 
@@ -224,7 +224,7 @@ def test_post_is_not_retried(hook, mocked):
     mocked.post(SURVEYS, status=503)
     with pytest.raises(SurveySphereAPIError) as caught:
         hook.request("POST", "api/v1/surveys", json={"title": "x"})
-    assert caught.value.status_code == 503
+    assert caught.value.http_status == 503
     assert len(mocked.calls) == 2
 
 
@@ -249,26 +249,68 @@ def test_error_excerpt_is_short_and_scrubbed(hook, mocked):
     assert len(str(caught.value)) < 300
 
 
-def test_retry_after_is_honoured_and_capped(hook):
-    from urllib3 import HTTPResponse
+@pytest.fixture
+def rate_limited_sandbox(set_connection):
+    """The sandbox answering 429 with ``Retry-After`` to every second data request."""
+    from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 
-    retry = hook.get_conn().get_adapter(BASE_URL).max_retries
-    waits: list[float] = []
-    retry_response = HTTPResponse(status=429, headers={"Retry-After": "3"})
-    retry._sleep_backoff = lambda: None
-    import urllib3.util.retry as retry_module
+    with SandboxServer(config=SandboxConfig(surveys=1, responses_per_survey=1, rate_limit_every=2)) as sandbox:
+        set_connection(host=sandbox.base_url, login=sandbox.config.client_id, password=sandbox.config.client_secret,
+                       extra={"max_retries": 2})
+        yield sandbox
 
-    original_sleep = retry_module.time.sleep
-    retry_module.time.sleep = waits.append
-    try:
-        retry.sleep(retry_response)
-        assert waits == [3.0]
-        with pytest.raises(SurveySphereRetryAfterTooLongError, match="6 s"):
-            retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "6"}))  # the cap is 5 s here
-    finally:
-        retry_module.time.sleep = original_sleep
-    assert retry.respect_retry_after_header and 429 in retry.status_forcelist
-    assert retry.new().max_wait == 5
+
+@pytest.mark.parametrize(("retry_after", "waits"), [(1, [1.0]), (3, [3.0])])
+def test_retry_after_is_honoured_through_a_real_request(rate_limited_sandbox, token_cache, monkeypatch,
+                                                        retry_after, waits):
+    import urllib3.util.retry
+
+    rate_limited_sandbox.config.update({"retry_after": retry_after})
+    slept: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", slept.append)  # record the wait instead of waiting
+    hook = SurveySphereHook(token_cache=token_cache, max_retry_wait=5)
+    for _ in range(2):
+        assert hook.request("GET", "api/v1/surveys").json()["data"]
+    hook.close()
+    assert slept == waits
+    assert rate_limited_sandbox.stats["statuses"]["429"] == 1
+
+
+def test_retry_after_longer_than_max_retry_wait_fails_at_once(rate_limited_sandbox, token_cache, monkeypatch):
+    import urllib3.util.retry
+
+    rate_limited_sandbox.config.update({"retry_after": 6})
+    slept: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", slept.append)
+    hook = SurveySphereHook(token_cache=token_cache, max_retry_wait=5)
+    hook.request("GET", "api/v1/surveys")
+    with pytest.raises(SurveySphereRetryAfterTooLongError, match="retry after 6 s, longer than the 5 s"):
+        hook.request("GET", "api/v1/surveys")
+    hook.close()
+    assert slept == []  # no wait, and no retry: the second request was the last
+    assert rate_limited_sandbox.stats["data_requests"] == 2
+
+
+class NotFoundIsEmptyHook(SurveySphereHook):
+    """An override of check_response: a 404 is an answer, not an error."""
+
+    def check_response(self, response: requests.Response) -> None:
+        if response.status_code != 404:
+            super().check_response(response)
+
+
+def test_a_check_response_override_decides_which_answers_raise(set_connection, token_cache, mocked_api):
+    from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
+
+    hook = NotFoundIsEmptyHook(token_cache=token_cache)
+    mocked_api.get(f"{SURVEYS}/gone", status=404, json={"error": "not_found"})
+    mocked_api.get(f"{SURVEYS}/broken", status=400, json={"error": "invalid_request"})
+    assert hook.request("GET", "api/v1/surveys/gone").status_code == 404
+    with pytest.raises(SurveySphereClientError, match="400"):
+        hook.request("GET", "api/v1/surveys/broken")
+    op = SurveySphereOperator(task_id="t", endpoint="api/v1/surveys/gone")
+    op.hook = hook  # the operator goes through the same override
+    assert op.execute({}) == {"error": "not_found"}
 
 
 def test_backoff_has_jitter_and_a_cap(set_connection, token_cache):
@@ -349,20 +391,13 @@ def test_missing_connection_names_the_id(token_cache):
         SurveySphereHook("nowhere", token_cache=token_cache).get_token()
 
 
-def test_permanent_errors_fail_the_task_without_retries():
-    from airflow.providers.common.compat.sdk import AirflowFailException
-
-    assert issubclass(SurveySphereClientError, AirflowFailException)
-    assert issubclass(SurveySphereAuthError, AirflowFailException)
-    assert issubclass(SurveySphereConfigError, AirflowFailException)
-    assert not issubclass(SurveySphereAPIError, AirflowFailException)
+# Permanent errors are tried once and transient ones use the task's retries: tests/e2e/test_task_runs.py.
 
 
 def test_shared_process_cache_is_the_default(set_connection):
     from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE
 
     assert SurveySphereHook().token_cache is PROCESS_TOKEN_CACHE
-    assert isinstance(PROCESS_TOKEN_CACHE, TokenCache)
 
 
 def test_expired_tokens_of_finished_task_runs_are_dropped(clock):
@@ -373,3 +408,38 @@ def test_expired_tokens_of_finished_task_runs_are_dropped(clock):
     clock.advance(61)
     cache.get("run-2", lambda: AccessToken("t2", 60, clock.now + 60), leeway=0)
     assert "run-1" not in cache._tokens and cache._tokens["run-2"].value == "t2"
+
+
+def test_expired_task_runs_leave_no_lock_behind(clock):
+    from airflow_provider_surveysphere.token import AccessToken
+
+    cache = TokenCache(clock=clock)
+    for run in range(100):
+        cache.get(f"run-{run}", lambda: AccessToken("t", 60, clock.now + 60), leeway=0)
+        clock.advance(61)
+    assert len(cache._tokens) == 1 and len(cache._locks) == 1  # the last run's; not one per run
+
+
+def test_close_closes_the_token_clients_session_too(hook, mocked_api, monkeypatch):
+    mocked_api.get(SURVEYS, json=[])
+    hook.request("GET", "api/v1/surveys")
+    closed: list[object] = []
+    sessions = {id(hook.get_conn()): "data", id(hook.token_client.session): "token"}
+    monkeypatch.setattr(requests.Session, "close", lambda self: closed.append(sessions.get(id(self))))
+    hook.close()
+    assert sorted(closed) == ["data", "token"]
+
+
+def test_ui_test_message_does_not_name_the_temporary_connection_id(set_connection, token_cache, mocked):
+    """Airflow's Test button tests the form under a random connection id the user never saw."""
+    temporary = "tmpq8x2kz0f"
+    set_connection(temporary)
+    mocked.post(TOKEN_URL, json=token_answer())
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert ok and temporary not in message
+    mocked.replace(responses.POST, TOKEN_URL, status=401, json={"error": "invalid_client"})
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert not ok and "invalid_client" in message and temporary not in message
+    set_connection(temporary, extra={"verify": "of"})
+    ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
+    assert not ok and message.startswith("SurveySphere connection: extra.verify:") and temporary not in message

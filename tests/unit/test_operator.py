@@ -139,12 +139,7 @@ def test_unwritable_output_path_is_a_clear_error(hook, mocked_api, tmp_path):
         op.execute({})
 
 
-@pytest.mark.parametrize("field", ["endpoint", "output_path"])
-def test_template_that_renders_to_nothing_is_a_clear_error(hook, mocked_api, tmp_path, field):
-    kwargs = {"endpoint": "api/v1/surveys/s1/responses", "records_key": "data", "output_path": str(tmp_path / "x")}
-    kwargs[field] = "   "
-    with pytest.raises(SurveySphereArgumentError, match=f"{field}: .*render to nothing"):
-        operator(hook, **kwargs).execute({})
+# The templates that render to nothing: tests/unit/test_templating.py (rendered by Airflow).
 
 
 def test_response_filter_with_pagination_is_refused_at_definition():
@@ -152,8 +147,26 @@ def test_response_filter_with_pagination_is_refused_at_definition():
         SurveySphereOperator(task_id="t", endpoint="x", pagination=PageNumberPagination(), response_filter=str)
 
 
-def test_template_fields():
-    assert set(SurveySphereOperator.template_fields) == {"endpoint", "query_params", "json", "data", "headers", "output_path"}
+def test_every_template_field_is_rendered_by_airflow(tmp_path):
+    from datetime import datetime, timezone
+
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG(dag_id="fields", schedule=None, start_date=datetime(2026, 11, 1, tzinfo=timezone.utc)):
+        op = SurveySphereOperator(
+            task_id="t",
+            endpoint="api/v1/{{ ds }}",
+            query_params={"since": "{{ ds }}"},
+            json={"day": "{{ ds }}"},
+            data="day={{ ds }}",
+            headers={"X-Day": "{{ ds }}"},
+            output_path=str(tmp_path) + "/{{ ds }}.jsonl",
+        )
+    op.render_template_fields({"ds": "2026-11-02"})
+    assert (op.endpoint, op.query_params, op.json, op.data, op.headers, op.output_path) == (
+        "api/v1/2026-11-02", {"since": "2026-11-02"}, {"day": "2026-11-02"}, "day=2026-11-02",
+        {"X-Day": "2026-11-02"}, f"{tmp_path}/2026-11-02.jsonl",
+    )
 
 
 def test_writer_discards_the_temporary_file_on_failure(tmp_path):

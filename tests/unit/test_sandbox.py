@@ -12,6 +12,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,7 @@ def test_adjacent_windows_partition_the_responses(sandbox: SandboxServer, sessio
     bounds = [None, "2026-11-01T00:07:30Z", "2026-11-01T05:00:00+00:00", "2026-11-01T12:00:00+01:00", None]
 
     seen = []
-    for since, until in zip(bounds, bounds[1:]):
+    for since, until in pairwise(bounds):
         params = {k: v for k, v in (("since", since), ("until", until)) if v}
         page = 1
         while body := get(session, sandbox, "/api/v1/surveys/srv-0002/responses",
