@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
+from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
     import requests
@@ -45,6 +46,9 @@ class SurveySphereOperator(BaseOperator):
     :param response_filter: turns a single call's answer into the XCom value (single calls only)
     :param surveysphere_conn_id: the Airflow connection to use
     :param max_xcom_records: the most records a paginated call may return to XCom
+    :param max_pages: fail rather than read more pages than this (default 100,000; None for no cap)
+    :param max_concurrency: page requests in flight at once (default 1); more needs a page-number or
+        offset pagination, see docs/pagination.md
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
@@ -67,6 +71,8 @@ class SurveySphereOperator(BaseOperator):
         response_filter: Callable[[requests.Response], Any] | None = None,
         surveysphere_conn_id: str = SurveySphereHook.default_conn_name,
         max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
+        max_pages: int | None = DEFAULT_MAX_PAGES,
+        max_concurrency: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +95,8 @@ class SurveySphereOperator(BaseOperator):
         self.response_filter = response_filter
         self.surveysphere_conn_id = surveysphere_conn_id
         self.max_xcom_records = max_xcom_records
+        self.max_pages = max_pages
+        self.max_concurrency = max_concurrency
 
     @cached_property
     def hook(self) -> SurveySphereHook:
@@ -112,6 +120,8 @@ class SurveySphereOperator(BaseOperator):
             json=self.json,
             data=self.data,
             headers=self.headers,
+            max_pages=self.max_pages,
+            max_concurrency=self.max_concurrency,
         )
 
     def check(self, page: Page | requests.Response) -> None:

@@ -250,25 +250,31 @@ def test_error_excerpt_is_short_and_scrubbed(hook, mocked):
 
 
 def test_retry_after_is_honoured_and_capped(hook):
+    from contextlib import nullcontext
+
     from urllib3 import HTTPResponse
 
-    retry = hook.get_conn().get_adapter(BASE_URL).max_retries
-    waits: list[float] = []
-    retry_response = HTTPResponse(status=429, headers={"Retry-After": "3"})
-    retry._sleep_backoff = lambda: None
-    import urllib3.util.retry as retry_module
+    class RecordingThrottle:
+        """Stands in for the hook's throttle, whose gate makes every thread wait out Retry-After."""
 
-    original_sleep = retry_module.time.sleep
-    retry_module.time.sleep = waits.append
-    try:
-        retry.sleep(retry_response)
-        assert waits == [3.0]
-        with pytest.raises(SurveySphereRetryAfterTooLongError, match="6 s"):
-            retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "6"}))  # the cap is 5 s here
-    finally:
-        retry_module.time.sleep = original_sleep
+        def __init__(self):
+            self.answers = []
+
+        def answered(self, status, retry_after):
+            self.answers.append((status, retry_after))
+
+        def released(self):
+            return nullcontext()
+
+    hook.throttle = RecordingThrottle()
+    retry = hook.get_conn().get_adapter(BASE_URL).max_retries
+    retry._sleep_backoff = lambda: pytest.fail("a Retry-After wait replaces the backoff")
+    retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "3"}))
+    assert hook.throttle.answers == [(429, 3.0)]
+    with pytest.raises(SurveySphereRetryAfterTooLongError, match="6 s"):
+        retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "6"}))  # the cap is 5 s here
     assert retry.respect_retry_after_header and 429 in retry.status_forcelist
-    assert retry.new().max_wait == 5
+    assert retry.new().max_wait == 5 and retry.new().throttle is hook.throttle
 
 
 def test_backoff_has_jitter_and_a_cap(set_connection, token_cache):
