@@ -10,7 +10,8 @@ from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
-from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES
+from airflow_provider_surveysphere.pagination import as_pagination
+from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
 
 if TYPE_CHECKING:
     import requests
@@ -82,6 +83,8 @@ class SurveySphereOperator(BaseOperator):
             )
         if response_filter is not None and output_path is not None:
             raise SurveySphereArgumentError("response_filter", "has no effect with output_path; remove one of them")
+        strategy = as_pagination(pagination)  # refuse what cannot work when the DAG is parsed, not at run time
+        check_max_concurrency(max_concurrency, type(strategy).__name__, strategy.addressable)
         self.endpoint = endpoint
         self.method = method
         self.query_params = query_params
