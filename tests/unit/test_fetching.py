@@ -43,7 +43,8 @@ def test_a_failed_page_stops_new_requests_at_once():
             fetcher.get(2, plan(2))
     finally:
         fetcher.close(failed=True)
-    assert max(sent) <= 4  # without the stop, reading pages 1 and 2 would have sent pages 5 and 6
+    # Without the stop, reading pages 1 and 2 would have sent pages 5 and 6.
+    assert fetcher.scheduled == 4 and max(sent) <= 4
 
 
 def test_a_request_other_than_the_planned_one_is_refused():
