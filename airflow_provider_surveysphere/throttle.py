@@ -6,7 +6,8 @@ Two rules, both applied before any request leaves (a first attempt or a retry):
   has passed: not the thread that got the answer, and not the others.
 * **Concurrency backs off on 429 and recovers gradually** (AIMD, additive increase and multiplicative
   decrease, as TCP does). A 429 halves the number of requests allowed in flight, once per "window"
-  (the 429s of requests sent before that decrease are the same signal, not new ones); every ``limit``
+  (the 429s of requests sent before that decrease are the same signal, not new ones, but each tells
+  that the server took one request fewer: the level it refused is lowered by one); every ``limit``
   successes add one back, up to just below the level that was refused, and past it one every
   ``PROBE_SUCCESSES`` successes, so that probing a server's limit costs a 429 rarely.
 
@@ -110,6 +111,10 @@ class Throttle:
                     self._limit = max(1, self._in_use // 2)
                     self._successes = 0
                     self._epoch += 1
+                elif self._refused_at is not None:
+                    # Another request of the same round refused: the server took one fewer than thought.
+                    self._refused_at = max(2, self._refused_at - 1)
+                    self._limit = max(1, min(self._limit or 1, self._refused_at - 1))
             self._condition.notify_all()
 
     @contextmanager

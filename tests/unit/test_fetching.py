@@ -85,10 +85,11 @@ def test_a_429_halves_the_limit_once_per_window_and_it_recovers_gradually():
     for thread in threads:
         thread.join()
     assert throttle.limit is None
+    throttle._local.epoch = 0  # as if this thread's request had been sent with the others
     throttle.answered(429, None)  # 8 in flight: the first 429 halves to 4
     assert throttle.limit == 4
-    throttle.answered(429, None)  # the same window (sent before the decrease): no second halving
-    assert throttle.limit == 4
+    throttle.answered(429, None)  # the same window (sent before the decrease): no second halving,
+    assert throttle.limit == 4  # but the server took one fewer than 8: it refuses 7
     for _ in range(8):
         throttle._local.held = 1
         throttle.release(success=True)
@@ -96,11 +97,11 @@ def test_a_429_halves_the_limit_once_per_window_and_it_recovers_gradually():
     for _ in range(5 + 6):
         throttle.acquire()
         throttle.release(success=True)
-    assert throttle.limit == 7  # up to just below the 8 that was refused
+    assert throttle.limit == 6  # up to just below the 7 that was refused
     for _ in range(PROBE_SUCCESSES):
         throttle.acquire()
         throttle.release(success=True)
-    assert throttle.limit == 8  # past it only after a long run of successes
+    assert throttle.limit == 7  # past it only after a long run of successes
 
 
 def test_retry_after_closes_the_gate_for_every_thread():
@@ -121,3 +122,14 @@ def test_retry_after_closes_the_gate_for_every_thread():
         throttle._condition.notify_all()
     assert got_in.wait(5)
     thread.join()
+
+
+def test_many_429s_of_one_round_bring_the_limit_to_what_the_server_took():
+    throttle = Throttle(clock=lambda: 0.0)
+    for _ in range(8):
+        throttle.acquire()
+    throttle.answered(429, None)  # the calling thread holds all 8 slots here: the window is "now"
+    throttle._local.epoch = -1  # the next three came from requests of the same (older) round
+    for _ in range(5):
+        throttle.answered(429, None)
+    assert throttle.limit == 2  # 8 in flight, 6 refused: the server took 2
