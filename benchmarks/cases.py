@@ -292,6 +292,7 @@ CASES = {
     "naive": naive,
     "limit-bare": limit,
     "tokens": tokens,
+    "operator-c8": lambda args: provider_operator(argparse.Namespace(**{**vars(args), "concurrency": 8})),
 }
 
 

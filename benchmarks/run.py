@@ -44,7 +44,8 @@ THROUGHPUT_CASES = {
     "httphook": "(c) HttpHook 6.3.0 run() loop, records discarded",
     "naive": "(d) naive: requests.get per page, token per page",
 }
-MEMORY_CASES = ["provider", "operator", "limit", "httpoperator"]
+MEMORY_CASES = ["provider", "operator", "operator-c8", "limit", "httpoperator"]
+CASE_LABELS = {**THROUGHPUT_CASES, "operator-c8": "(a) provider: SurveySphereOperator, max_concurrency=8"}
 
 
 # -- the sandbox servers ---------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def memory_and_scaling(sandbox: Sandbox, home: Path, sizes: list[int], page_size
     headers = ["case", "after imports", *[f"{size:,} records" for size in sizes], f"growth {sizes[0]:,} -> {sizes[-1]:,}"]
     rows = []
     for case in MEMORY_CASES:
-        row = [THROUGHPUT_CASES[case]]
+        row = [CASE_LABELS[case]]
         first = results.get((case, sizes[0]), {})
         row.append(fmt(first["rss_before_kb"] / 1024, 1) if "rss_before_kb" in first else "")
         for size in sizes:
@@ -322,7 +323,7 @@ def memory_and_scaling(sandbox: Sandbox, home: Path, sizes: list[int], page_size
     out.append(f"### How time grows with records (wall seconds, one run each; pages of {page_size}, plain HTTP)\n")
     rows = []
     for case in MEMORY_CASES:
-        row = [THROUGHPUT_CASES[case]]
+        row = [CASE_LABELS[case]]
         for size in sizes:
             result = results[(case, size)]
             row.append(f"{result['wall']:.2f} ({result['records'] / result['wall']:,.0f}/s)"
