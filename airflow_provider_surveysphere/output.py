@@ -7,15 +7,14 @@ and removed when it failed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
+from airflow_provider_surveysphere.codec import encode_records
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -33,15 +32,6 @@ def as_storage_path(path: str | os.PathLike[str] | ObjectStoragePath) -> ObjectS
     if not text:
         raise ValueError(f"{text!r} is empty (did its template render to nothing?)")
     return ObjectStoragePath(text)
-
-
-# One encoder for every record: json.dumps with options builds a new encoder per call.
-_encode_record = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def encode_records(records: Iterable[Any]) -> bytes:
-    """JSON Lines: one compact JSON document per record, each ending with a newline."""
-    return "".join(_encode_record(record) + "\n" for record in records).encode()
 
 
 class AtomicJsonLinesWriter:

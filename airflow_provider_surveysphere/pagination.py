@@ -1,8 +1,9 @@
-"""Pagination: how to ask for the next page, and one iterator of records over all pages.
+"""Pagination strategies: how to ask for the next page.
 
 Each strategy is a small class that turns the page just read into the request for the next one, or
-None at the end. :class:`Paginator` is the only paging loop of the provider: the hook's ``paginate``
-returns one and the operator consumes it. It holds one page in memory at a time.
+None at the end. Page-number and offset strategies can also address any page up front
+(:meth:`Pagination.request_at`), which lets :mod:`~airflow_provider_surveysphere.paging` fetch several at
+once. The paging loop itself is :class:`airflow_provider_surveysphere.paging.Paginator`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json as jsonlib
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urljoin
 
@@ -21,8 +22,6 @@ from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
 
 if TYPE_CHECKING:
     import requests
-
-    from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +41,13 @@ class PageRequest:
     json: Any = None
     data: Any = None
 
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> bytes:
         """A digest that is the same for two requests that ask for the same page."""
         text = jsonlib.dumps(
             [self.endpoint, sorted((str(k), str(v)) for k, v in self.params.items()), self.json, self.data],
             default=str,
         )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 @dataclass(frozen=True)
@@ -93,6 +92,23 @@ class Pagination(ABC):
     def next_request(self, page: Page) -> PageRequest | None:
         """The request for the page after ``page``, or None when ``page`` was the last."""
 
+    #: Whether :meth:`request_at` can name any page before the earlier ones are read.
+    addressable: bool = False
+
+    def request_at(self, first: PageRequest, index: int) -> PageRequest:
+        """The request for page ``index`` (0 for the first) of an addressable strategy.
+
+        It must equal what :meth:`next_request` gives after ``index`` full pages.
+        """
+        raise NotImplementedError(f"{type(self).__name__} names each page from the one before")
+
+    #: Whether pages carry a total (:meth:`total_pages`), so that the first page tells how many to fetch.
+    has_total: bool = False
+
+    def total_pages(self, page: Page) -> int | None:
+        """The number of pages the server says there are, read from ``page``; None when unknown."""
+        return None
+
 
 class PageNumberPagination(Pagination):
     """``?page=1&pageSize=100``, then 2, 3, ... until a short or empty page.
@@ -120,6 +136,7 @@ class PageNumberPagination(Pagination):
         self.page_size = page_size
         self.first_page = first_page
         self.total_pages_key = total_pages_key
+        self.has_total = total_pages_key is not None
 
     def first_request(self, request: PageRequest) -> PageRequest:
         params = {**request.params, self.page_param: self.first_page, self.size_param: self.page_size}
@@ -134,6 +151,17 @@ class PageNumberPagination(Pagination):
             if isinstance(total, int) and current - self.first_page + 1 >= total:
                 return None
         return replace(page.request, params={**page.request.params, self.page_param: current + 1})
+
+    addressable = True
+
+    def request_at(self, first: PageRequest, index: int) -> PageRequest:
+        return replace(first, params={**first.params, self.page_param: self.first_page + index})
+
+    def total_pages(self, page: Page) -> int | None:
+        if self.total_pages_key is None:
+            return None
+        total = _dig_or_none(page.body, self.total_pages_key)
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 class OffsetPagination(Pagination):
@@ -158,6 +186,7 @@ class OffsetPagination(Pagination):
         self.limit_param = limit_param
         self.limit = limit
         self.total_key = total_key
+        self.has_total = total_key is not None
 
     def first_request(self, request: PageRequest) -> PageRequest:
         params = {**request.params, self.offset_param: 0, self.limit_param: self.limit}
@@ -172,6 +201,19 @@ class OffsetPagination(Pagination):
             if isinstance(total, int) and offset >= total:
                 return None
         return replace(page.request, params={**page.request.params, self.offset_param: offset})
+
+    addressable = True
+
+    def request_at(self, first: PageRequest, index: int) -> PageRequest:
+        return replace(first, params={**first.params, self.offset_param: index * self.limit})
+
+    def total_pages(self, page: Page) -> int | None:
+        if self.total_key is None:
+            return None
+        total = _dig_or_none(page.body, self.total_key)
+        if not isinstance(total, int) or isinstance(total, bool):
+            return None
+        return math.ceil(total / self.limit)
 
 
 class CursorPagination(Pagination):
@@ -278,117 +320,10 @@ def as_pagination(pagination: PaginationLike | None) -> Pagination:
     raise TypeError(f"pagination must be a Pagination strategy or a callable, not {type(pagination).__name__}")
 
 
-def records_of(body: Any, records_key: str | None, where: str) -> list[Any]:
-    """The list of records in a page body, or a clear error naming the page."""
-    if records_key is None:
-        if not isinstance(body, list):
-            raise SurveySpherePaginationError(
-                f"{where}: the body is a {type(body).__name__}, not a list of records; set records_key to the "
-                "field that holds them"
-                + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
-            )
-        return body
-    try:
-        records = dig(body, records_key)
-    except KeyError as missing:
-        keys = f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else ""
-        raise SurveySpherePaginationError(
-            f"{where}: records_key {records_key!r} not found, no {missing.args[0]!r}{keys}"
-        ) from None
-    if not isinstance(records, list):
-        raise SurveySpherePaginationError(
-            f"{where}: records_key {records_key!r} holds a {type(records).__name__}, not a list"
-        )
-    return records
+def __getattr__(name: str) -> Any:
+    # The paging loop moved to airflow_provider_surveysphere.paging; the old import path keeps working.
+    if name == "Paginator":
+        from airflow_provider_surveysphere.paging import Paginator
 
-
-class Paginator(Iterator[Any]):
-    """Iterates over the records of every page; ``pages`` and ``records`` count what was read so far.
-
-    The pages are fetched lazily, as the records are consumed, and a page is released before the
-    next is fetched. A server that repeats a page (the same request again, or the same body twice in
-    a row) ends the iteration with :class:`SurveySpherePaginationError` instead of looping forever.
-
-    :param hook: the hook that sends each request
-    :param endpoint: the first page's endpoint
-    :param method: HTTP method of every page
-    :param params: the first page's query parameters
-    :param json: the first page's JSON body
-    :param data: the first page's form or raw body
-    :param headers: extra headers of every page
-    :param pagination: a strategy, a callable, or None for a single page
-    :param records_key: dotted path to the records in a page; None when the body is the list
-    """
-
-    def __init__(
-        self,
-        hook: SurveySphereHook,
-        endpoint: str,
-        *,
-        method: str = "GET",
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        pagination: PaginationLike | None = None,
-        records_key: str | None = None,
-    ) -> None:
-        self.hook = hook
-        self.method = method
-        self.headers = headers
-        self.strategy = as_pagination(pagination)
-        self.records_key = records_key
-        self.first = self.strategy.first_request(PageRequest(endpoint, dict(params or {}), json, data))
-        self.pages = 0
-        self.records = 0
-        # chain.from_iterable walks each page's list in C: no Python frame per record.
-        self._records = chain.from_iterable(page.records for page in self._iterate_pages())
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._records  # a for loop then steps the chain directly
-
-    def __next__(self) -> Any:
-        return next(self._records)
-
-    def iter_pages(self) -> Iterator[Page]:
-        """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
-        return self._iterate_pages()
-
-    def _iterate_pages(self) -> Iterator[Page]:
-        request: PageRequest | None = self.first
-        seen: set[str] = set()
-        previous_body_digest = None
-        while request is not None:
-            number = self.pages + 1
-            fingerprint = request.fingerprint()
-            if fingerprint in seen:
-                raise SurveySpherePaginationError(
-                    f"page {number} of {self.first.endpoint}: the pagination asks for a page it already read "
-                    f"(endpoint {request.endpoint}, params {dict(request.params)}); stopping instead of looping"
-                )
-            seen.add(fingerprint)
-            response = self.hook.request(
-                self.method, request.endpoint, params=request.params, json=request.json, data=request.data,
-                headers=self.headers,
-            )
-            body_digest = hashlib.sha256(response.content).digest()
-            if body_digest == previous_body_digest:
-                raise SurveySpherePaginationError(
-                    f"page {number} of {self.first.endpoint} is identical to page {number - 1}: the server "
-                    "ignores the pagination parameters; stopping instead of looping"
-                )
-            previous_body_digest = body_digest
-            where = f"page {number} of {self.first.endpoint}"
-            try:
-                body = response.json()
-            except ValueError:
-                content_type = response.headers.get("Content-Type", "no content type")
-                raise SurveySpherePaginationError(f"{where} is not JSON ({content_type})") from None
-            records = records_of(body, self.records_key, where)
-            page = Page(number, request, response, body, records)
-            self.pages = number
-            self.records += len(records)
-            del body, records, response
-            yield page
-            request = self.strategy.next_request(page)
-            del page  # hold one page at a time: release it before the next is fetched
+        return Paginator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
     from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings
+    from airflow_provider_surveysphere.throttle import Throttle
 
 #: Statuses worth asking again for: rate limiting and the server's or a gateway's passing trouble.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -26,17 +27,36 @@ class CappedRetry(Retry):
     A server may ask for hours; rather than sleep through a task's whole timeout, a wait longer than
     ``max_wait`` fails at once with :class:`SurveySphereRetryAfterTooLongError`.
 
+    With a :class:`~airflow_provider_surveysphere.throttle.Throttle`, the wait before a retry is shared:
+    a ``Retry-After`` holds back every thread of the hook, a 429 lowers their concurrency, and the
+    waiting thread gives up its slot until it may send again.
+
     :param max_wait: the longest ``Retry-After`` honoured, in seconds
+    :param throttle: the hook's throttle, None for a private wait
     """
 
-    def __init__(self, *args: Any, max_wait: float = 120.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_wait: float = 120.0, throttle: Throttle | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_wait = max_wait
+        self.throttle = throttle
 
     def new(self, **kw: Any) -> CappedRetry:
         new = super().new(**kw)
         new.max_wait = self.max_wait
+        new.throttle = self.throttle
         return new
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        if self.throttle is None:
+            return super().sleep(response)
+        retry_after = None
+        if response is not None:
+            retry_after = self.get_retry_after(response) if self.respect_retry_after_header else None
+            self.throttle.answered(response.status, retry_after)
+        with self.throttle.released():  # taking the slot back waits for the gate Retry-After closed
+            if not retry_after:
+                self._sleep_backoff()
+        return None
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         wait = super().get_retry_after(response)
@@ -94,6 +114,7 @@ def build_retry(
     backoff_max: float = 30.0,
     backoff_jitter: float = 0.5,
     allowed_methods: frozenset[str] = Retry.DEFAULT_ALLOWED_METHODS,
+    throttle: Throttle | None = None,
 ) -> CappedRetry:
     """Retries for idempotent methods: exponential backoff with jitter, ``Retry-After`` honoured and capped.
 
@@ -102,6 +123,7 @@ def build_retry(
 
     :param allowed_methods: the methods retried; the token request passes ``{"POST"}``, since asking
         again for a token is harmless
+    :param throttle: shares ``Retry-After`` and 429 back-off across the threads of a hook
     """
     return CappedRetry(
         total=settings.max_retries,
@@ -116,19 +138,28 @@ def build_retry(
         raise_on_redirect=False,
         allowed_methods=allowed_methods,
         max_wait=max_wait,
+        throttle=throttle,
     )
 
 
 def build_session(
-    settings: SurveySphereConnectionSettings, retry: Retry, auth: SurveySphereBearerAuth | None = None
+    settings: SurveySphereConnectionSettings,
+    retry: Retry,
+    auth: SurveySphereBearerAuth | None = None,
+    *,
+    pool_maxsize: int = 10,
 ) -> requests.Session:
-    """A keep-alive session bound to one connection: bearer auth, retries, timeout and TLS settings."""
+    """A keep-alive session bound to one connection: bearer auth, retries, timeout and TLS settings.
+
+    :param pool_maxsize: connections kept alive per host: at least the threads that share the session
+    """
     session = requests.Session()
     session.auth = auth
     session.headers["Accept"] = "application/json"
     session.headers["User-Agent"] = f"airflow-provider-surveysphere {requests.utils.default_user_agent()}"
     adapter = SurveySphereAdapter(
-        timeout=settings.timeout, verify=settings.verify, conn_id=settings.conn_id, max_retries=retry
+        timeout=settings.timeout, verify=settings.verify, conn_id=settings.conn_id, max_retries=retry,
+        pool_maxsize=pool_maxsize,
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)

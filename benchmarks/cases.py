@@ -60,6 +60,7 @@ def provider_paginate(args: argparse.Namespace) -> tuple[int, int]:
         params=window(args.records),
         pagination=PageNumberPagination(page_size=args.page_size, total_pages_key="totalPages"),
         records_key="data",
+        max_concurrency=args.concurrency,
     )
     count = 0
     for _ in records:
@@ -80,6 +81,7 @@ def provider_operator(args: argparse.Namespace) -> tuple[int, int]:
             pagination=PageNumberPagination(page_size=args.page_size, total_pages_key="totalPages"),
             records_key="data",
             output_path=os.path.join(directory, "responses.jsonl"),
+            max_concurrency=args.concurrency,
         )
         result = operator.execute(context={})
     return result["records"], result["pages"]
@@ -290,6 +292,7 @@ CASES = {
     "naive": naive,
     "limit-bare": limit,
     "tokens": tokens,
+    "operator-c8": lambda args: provider_operator(argparse.Namespace(**{**vars(args), "concurrency": 8})),
 }
 
 
@@ -303,6 +306,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1)
     parser.add_argument("--mode", default="same", choices=["same", "new", "threads", "threads-own"])
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=1, help="max_concurrency of the provider's cases")
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     args.base_url = args.base_url.rstrip("/")

@@ -44,7 +44,8 @@ THROUGHPUT_CASES = {
     "httphook": "(c) HttpHook 6.3.0 run() loop, records discarded",
     "naive": "(d) naive: requests.get per page, token per page",
 }
-MEMORY_CASES = ["provider", "operator", "limit", "httpoperator"]
+MEMORY_CASES = ["provider", "operator", "operator-c8", "limit", "httpoperator"]
+CASE_LABELS = {**THROUGHPUT_CASES, "operator-c8": "(a) provider: SurveySphereOperator, max_concurrency=8"}
 
 
 # -- the sandbox servers ---------------------------------------------------------------------------
@@ -82,8 +83,17 @@ class Sandbox:
         with urllib.request.urlopen(self._control_request("/__sandbox/stats"), context=self._context()) as answer:
             return json.load(answer)
 
-    def _control_request(self, path: str) -> urllib.request.Request:
-        return urllib.request.Request(self.base_url + path)
+    def _control_request(self, path: str, body: dict | None = None) -> urllib.request.Request:
+        if body is None:
+            return urllib.request.Request(self.base_url + path)
+        return urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method="POST",
+                                      headers={"Content-Type": "application/json"})
+
+    def configure(self, **values: object) -> None:
+        """Change the running sandbox's settings (latency, concurrency limit, ...)."""
+        request = self._control_request("/__sandbox/config", values)
+        with urllib.request.urlopen(request, context=self._context()) as answer:
+            answer.read()
 
     def _context(self):
         if self.ca is None:
@@ -141,6 +151,8 @@ def run_case(sandbox: Sandbox, airflow_home: Path, case: str, *extra_args: str, 
         return {"case": case, "failed": f"exit {done.returncode}: {' | '.join(tail)}"}
     result = json.loads(lines[-1][len("RESULT "):])
     result.update({
+        "statuses": {status: count - before["statuses"].get(status, 0)
+                     for status, count in after["statuses"].items() if count != before["statuses"].get(status, 0)},
         "scheme": sandbox.scheme,
         "server_cpu": server_cpu,
         "tokens_issued": after["tokens_issued"] - before["tokens_issued"],
@@ -296,7 +308,7 @@ def memory_and_scaling(sandbox: Sandbox, home: Path, sizes: list[int], page_size
     headers = ["case", "after imports", *[f"{size:,} records" for size in sizes], f"growth {sizes[0]:,} -> {sizes[-1]:,}"]
     rows = []
     for case in MEMORY_CASES:
-        row = [THROUGHPUT_CASES[case]]
+        row = [CASE_LABELS[case]]
         first = results.get((case, sizes[0]), {})
         row.append(fmt(first["rss_before_kb"] / 1024, 1) if "rss_before_kb" in first else "")
         for size in sizes:
@@ -311,7 +323,7 @@ def memory_and_scaling(sandbox: Sandbox, home: Path, sizes: list[int], page_size
     out.append(f"### How time grows with records (wall seconds, one run each; pages of {page_size}, plain HTTP)\n")
     rows = []
     for case in MEMORY_CASES:
-        row = [THROUGHPUT_CASES[case]]
+        row = [CASE_LABELS[case]]
         for size in sizes:
             result = results[(case, size)]
             row.append(f"{result['wall']:.2f} ({result['records'] / result['wall']:,.0f}/s)"
@@ -321,20 +333,89 @@ def memory_and_scaling(sandbox: Sandbox, home: Path, sizes: list[int], page_size
     out.append("")
 
 
+LATENCY_PEERS = {
+    "httpoperator": "HttpOperator 6.3.0 + pagination_function",
+    "naive": "naive: requests.get per page, token per page",
+}
+
+
+def latency(sandbox: Sandbox, home: Path, latencies_ms: list[int], concurrencies: list[int], records: int,
+            page_size: int, server_limit: int, out: list[str], raw: dict) -> None:
+    """A latency-bound server: hook.paginate at each max_concurrency against the sequential peers."""
+    pages = -(-records // page_size)
+    args = ["--records", str(records), "--page-size", str(page_size)]
+
+    def run(label: str, case: str, *extra: str) -> dict:
+        result = run_case(sandbox, home, case, *args, *extra, timeout=1200)
+        raw.setdefault("latency", []).append({**result, "label": label})
+        if "failed" in result:
+            print(f"  {label:58} FAILED {result['failed']}", flush=True)
+        else:
+            print(f"  {label:58} {result['wall']:7.3f} s  429s {result['statuses'].get('429', 0)}", flush=True)
+        return result
+
+    def row(label: str, result: dict, base: dict | None, peer: dict | None, concurrency: int | None) -> list[str]:
+        if "failed" in result:
+            return [label, result["failed"][:60], "", "", "", "", ""]
+        wall = result["wall"]
+        speedup = base["wall"] / wall if base and "failed" not in base else None
+        versus_peer = peer["wall"] / wall if peer and "failed" not in peer else None
+        efficiency = f"{speedup / concurrency:.2f}" if speedup and concurrency else ""
+        return [label, fmt(wall, 2), fmt(result["records"] / wall, 0),
+                f"{speedup:.2f}x" if speedup else "", efficiency,
+                f"{versus_peer:.2f}x" if versus_peer else "", str(result["statuses"].get("429", 0))]
+
+    headers = ["case", "wall s", "records/s", "speed-up vs max_concurrency=1", "efficiency (speed-up / N)",
+               "vs HttpOperator", "429 answers"]
+    out.append(f"### A latency-bound server: {records:,} records in {pages} pages of {page_size} "
+               f"(plain HTTP, one run each)\n")
+    for latency_ms in latencies_ms:
+        sandbox.configure(latency=latency_ms / 1000, latency_jitter=0, concurrency_limit=0)
+        results = {c: run(f"{latency_ms} ms: hook.paginate, max_concurrency={c}", "provider", "--concurrency", str(c))
+                   for c in concurrencies}
+        peers = {case: run(f"{latency_ms} ms: {label}", case) for case, label in LATENCY_PEERS.items()}
+        operator = run(f"{latency_ms} ms: SurveySphereOperator -> JSON Lines, max_concurrency=8", "operator",
+                       "--concurrency", "8")
+        rows = [row(f"hook.paginate, max_concurrency={c}", results[c], results[concurrencies[0]],
+                    peers["httpoperator"], c) for c in concurrencies]
+        rows.append(row("SurveySphereOperator -> JSON Lines, max_concurrency=8", operator, results[concurrencies[0]],
+                        peers["httpoperator"], 8))
+        rows += [row(label, peers[case], results[concurrencies[0]], peers["httpoperator"], None)
+                 for case, label in LATENCY_PEERS.items()]
+        out.append(f"**{latency_ms} ms per request**\n")
+        out.append(table(headers, rows))
+        out.append("")
+    if server_limit:
+        latency_ms = 50 if 50 in latencies_ms else latencies_ms[0]
+        sandbox.configure(latency=latency_ms / 1000, latency_jitter=0, concurrency_limit=server_limit)
+        results = {c: run(f"{latency_ms} ms, server limit {server_limit}: max_concurrency={c}", "provider",
+                          "--concurrency", str(c)) for c in concurrencies}
+        sandbox.configure(latency=0, concurrency_limit=0)
+        out.append(f"**{latency_ms} ms per request, and the sandbox answers 429 (`Retry-After: 1`) past "
+                   f"{server_limit} requests in flight**\n")
+        out.append(table(headers, [row(f"hook.paginate, max_concurrency={c}", results[c], results[concurrencies[0]],
+                                       None, min(c, server_limit)) for c in concurrencies]))
+        out.append("\nEfficiency here is the speed-up over min(N, the server's limit).\n")
+    sandbox.configure(latency=0, latency_jitter=0, concurrency_limit=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks of the SurveySphere provider (prints figures).")
     parser.add_argument("--quick", action="store_true", help="a short run: fewer repeats and smaller sizes")
     parser.add_argument("--repeats", type=int, help="throughput repeats (default 5, quick 3)")
     parser.add_argument("--records", type=int, help="records of the throughput export (default 100,000 = 200 pages of 500)")
     parser.add_argument("--page-size", type=int, default=500, help="page size of the throughput export")
-    parser.add_argument("--only", nargs="*", choices=["ceiling", "throughput", "tokens", "memory"],
+    parser.add_argument("--latencies", type=int, nargs="*", help="latency section, ms (default 20 50 100; quick 50)")
+    parser.add_argument("--only", nargs="*", choices=["ceiling", "throughput", "tokens", "memory", "latency"],
                         help="run only these sections")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
     records = args.records or (20_000 if args.quick else 100_000)
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     calls_list = [1, 100] if args.quick else [1, 100, 1000]
-    sections = set(args.only or ["ceiling", "throughput", "tokens", "memory"])
+    sections = set(args.only or ["ceiling", "throughput", "tokens", "memory", "latency"])
+    latencies_ms = args.latencies or ([50] if args.quick else [20, 50, 100])
+    concurrencies = [1, 4, 8] if args.quick else [1, 2, 4, 8, 16]
 
     started = time.monotonic()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -360,6 +441,10 @@ def main() -> None:
         if "tokens" in sections:
             print("Token requests...", flush=True)
             token_counts(sandboxes, home, calls_list, out, raw)
+        if "latency" in sections:
+            print("Latency-bound server...", flush=True)
+            latency(sandboxes[0], home, latencies_ms, concurrencies, 25_000 if args.quick else 100_000,
+                    args.page_size, 4, out, raw)
         if "memory" in sections:
             print("Memory and scaling...", flush=True)
             memory_and_scaling(sandboxes[0], home, sizes, 1000, out, raw)

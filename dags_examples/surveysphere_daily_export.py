@@ -47,8 +47,12 @@ with DAG(
             "since": "{{ data_interval_start.isoformat() }}",  # inclusive
             "until": "{{ data_interval_end.isoformat() }}",  # exclusive
         },
-        pagination=PageNumberPagination(page_param="page", size_param="pageSize", page_size=500),
+        # totalPages tells how many pages there are, so max_concurrency fetches exactly those, 4 at a time.
+        pagination=PageNumberPagination(
+            page_param="page", size_param="pageSize", page_size=500, total_pages_key="totalPages"
+        ),
         records_key="data",
+        max_concurrency=4,
         output_path=(
             "{{ params.export_base or var.value.get('surveysphere_export_base', '"
             + DEFAULT_EXPORT_BASE

@@ -21,14 +21,15 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereForeignHostError,
     transport_error,
 )
-from airflow_provider_surveysphere.pagination import Paginator
+from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, MAX_CONCURRENCY, Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import build_retry, build_session
 from airflow_provider_surveysphere.templating import mapping_field
+from airflow_provider_surveysphere.throttle import Throttle
 from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache, TokenClient, cache_key
 
 if TYPE_CHECKING:
-    from airflow_provider_surveysphere.pagination import PaginationLike
+    from airflow_provider_surveysphere.pagination import PageRequest, PaginationLike
 
 #: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
 TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
@@ -82,6 +83,8 @@ class SurveySphereHook(BaseHook):
         self.surveysphere_conn_id = surveysphere_conn_id
         self.max_retry_wait = max_retry_wait
         self.token_cache = token_cache if token_cache is not None else PROCESS_TOKEN_CACHE
+        #: Shared by every thread sending through this hook: Retry-After and 429 back-off apply to all.
+        self.throttle = Throttle()
 
     # -- connection form (Airflow 2.11; Airflow 3.2+ reads the same from provider info) -----------------
 
@@ -159,12 +162,14 @@ class SurveySphereHook(BaseHook):
             backoff_factor=self.backoff_factor,
             backoff_max=self.backoff_max,
             backoff_jitter=self.backoff_jitter,
+            throttle=self.throttle,
         )
         if settings.verify is False:
             self.log.warning(
                 "TLS certificate verification is OFF for connection %r (extra verify=false)", settings.conn_id
             )
-        return build_session(settings, retry, auth)
+        # The pool keeps a connection alive for every thread that concurrent paging may run.
+        return build_session(settings, retry, auth, pool_maxsize=MAX_CONCURRENCY)
 
     def close(self) -> None:
         """Close the pooled connections of the hook's session and of its token client's session."""
@@ -220,10 +225,12 @@ class SurveySphereHook(BaseHook):
         """
         url = self.url_for(endpoint)
         method = method.upper()
+        session = self.get_conn()
         try:
-            response = self.get_conn().request(
-                method, url, params=params, json=json, data=data, headers=dict(headers or {}), stream=stream
-            )
+            with self.throttle.slot():
+                response = session.request(
+                    method, url, params=params, json=json, data=data, headers=dict(headers or {}), stream=stream
+                )
         except SurveySphereError:
             raise
         except requests.RequestException as exc:
@@ -260,8 +267,10 @@ class SurveySphereHook(BaseHook):
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        max_pages: int | None = DEFAULT_MAX_PAGES,
+        max_concurrency: int = 1,
     ) -> Paginator:
-        """Iterate over the records of every page, one page in memory at a time.
+        """Iterate over the records of every page, in order; one page in memory at a time by default.
 
         :param endpoint: path of the first page
         :param params: query parameters of the first page (the pagination adds its own)
@@ -273,18 +282,28 @@ class SurveySphereHook(BaseHook):
         :param json: JSON body of the first page request
         :param data: form or raw body of the first page request
         :param headers: extra headers of every page request
+        :param max_pages: fail with :class:`SurveySpherePaginationError` rather than read more pages than
+            this; None for no cap
+        :param max_concurrency: page requests in flight at once (1: one after the other). More than 1 needs
+            a page-number or offset strategy; see docs/pagination.md for what it costs the server
         :return: an iterator of records that also counts ``pages`` and ``records`` as it goes
         """
+
+        def send_page(page: PageRequest) -> requests.Response:
+            return self.request(
+                method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
+            )
+
         return Paginator(
-            self,
+            send_page,
             endpoint,
-            method=method,
             params=mapping_field("params", params),
             json=json,
             data=data,
-            headers=headers,
             pagination=pagination,
             records_key=records_key,
+            max_pages=max_pages,
+            max_concurrency=max_concurrency,
         )
 
     def test_connection(self) -> tuple[bool, str]:

@@ -13,6 +13,8 @@ from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
 from airflow_provider_surveysphere.pagination import Page
 from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
+from airflow_provider_surveysphere.pagination import as_pagination
+from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
 
 if TYPE_CHECKING:
     import requests
@@ -48,6 +50,9 @@ class SurveySphereOperator(BaseOperator):
     :param response_filter: turns a single call's answer into the XCom value (single calls only)
     :param surveysphere_conn_id: the Airflow connection to use
     :param max_xcom_records: the most records a paginated call may return to XCom
+    :param max_pages: fail rather than read more pages than this (default 100,000; None for no cap)
+    :param max_concurrency: page requests in flight at once (default 1); more needs a page-number or
+        offset pagination, see docs/pagination.md
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
@@ -72,6 +77,8 @@ class SurveySphereOperator(BaseOperator):
         response_filter: Callable[[requests.Response], Any] | None = None,
         surveysphere_conn_id: str = SurveySphereHook.default_conn_name,
         max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
+        max_pages: int | None = DEFAULT_MAX_PAGES,
+        max_concurrency: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,6 +88,8 @@ class SurveySphereOperator(BaseOperator):
             )
         if response_filter is not None and output_path is not None:
             raise SurveySphereArgumentError("response_filter", "has no effect with output_path; remove one of them")
+        strategy = as_pagination(pagination)  # refuse what cannot work when the DAG is parsed, not at run time
+        check_max_concurrency(max_concurrency, type(strategy).__name__, strategy.addressable)
         self.endpoint = endpoint
         self.method = method
         self.query_params = query_params
@@ -94,6 +103,8 @@ class SurveySphereOperator(BaseOperator):
         self.response_filter = response_filter
         self.surveysphere_conn_id = surveysphere_conn_id
         self.max_xcom_records = max_xcom_records
+        self.max_pages = max_pages
+        self.max_concurrency = max_concurrency
 
     @cached_property
     def hook(self) -> SurveySphereHook:
@@ -128,6 +139,8 @@ class SurveySphereOperator(BaseOperator):
             json=self.json,
             data=self.data,
             headers=self.headers,
+            max_pages=self.max_pages,
+            max_concurrency=self.max_concurrency,
         )
 
     def check(self, page: Page | requests.Response) -> None:

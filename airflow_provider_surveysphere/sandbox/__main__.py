@@ -33,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--client-id", default=defaults.client_id)
     parser.add_argument("--client-secret", default=defaults.client_secret)
+    parser.add_argument("--latency", type=float, default=defaults.latency,
+                        help="seconds of delay added to every request (default: %(default)s)")
+    parser.add_argument("--latency-jitter", type=float, default=defaults.latency_jitter,
+                        help="up to this many more seconds, drawn per request (default: %(default)s)")
+    parser.add_argument("--concurrency-limit", type=int, default=defaults.concurrency_limit,
+                        help="answer 429 past this many requests in flight; 0 = no limit (default: %(default)s)")
+    parser.add_argument("--retry-after", type=int, default=defaults.retry_after,
+                        help="seconds sent in Retry-After with a 429 (default: %(default)s)")
     parser.add_argument("--port-file", type=Path, help="write the base URL to this file once listening")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
@@ -61,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             start=args.start,
             response_interval=args.response_interval,
             seed=args.seed,
+            latency=args.latency,
+            latency_jitter=args.latency_jitter,
+            concurrency_limit=args.concurrency_limit,
+            retry_after=args.retry_after,
         )
     except ValueError as exc:
         _parser().error(str(exc))

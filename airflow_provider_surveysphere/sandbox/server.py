@@ -84,6 +84,9 @@ class SandboxConfig:
     :param drop_every: every Nth data request closes the connection without answering (0 = off).
     :param revoke_after: revoke a token once this many data requests were made with it (0 = off).
     :param revoke_times: how many tokens ``revoke_after`` revokes in all (0 = no limit).
+    :param latency_jitter: up to this many more seconds of delay, drawn per request (uniform, seeded).
+    :param concurrency_limit: a request arriving while this many are in flight answers 429 with
+        ``Retry-After`` at once, without the latency (0 = no limit).
     """
 
     client_id: str = "sandbox-client"
@@ -103,6 +106,8 @@ class SandboxConfig:
     drop_every: int = 0
     revoke_after: int = 0
     revoke_times: int = 1
+    latency_jitter: float = 0.0
+    concurrency_limit: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,11 +119,12 @@ class SandboxConfig:
         if not 0 <= self.error_rate <= 1:
             raise ValueError("error_rate must be between 0 and 1")
         for name in ("surveys", "responses_per_survey", "token_endpoint_failures", "error_every",
-                     "rate_limit_every", "retry_after", "drop_every", "revoke_after", "revoke_times"):
+                     "rate_limit_every", "retry_after", "drop_every", "revoke_after", "revoke_times",
+                     "concurrency_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if self.token_lifetime < 0 or self.latency < 0:
-            raise ValueError("token_lifetime and latency must not be negative")
+        if self.token_lifetime < 0 or self.latency < 0 or self.latency_jitter < 0:
+            raise ValueError("token_lifetime, latency and latency_jitter must not be negative")
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set fields from JSON-style values (``start`` may be an ISO 8601 string), all or none.
@@ -258,6 +264,7 @@ class _State:
     def reset(self) -> None:
         with self.lock:
             self.rng = random.Random(self.config.seed)
+            self.jitter_rng = random.Random(self.config.seed)
             self.counts: collections.Counter[str] = collections.Counter()
             self.statuses: collections.Counter[str] = collections.Counter()
             self.by_token: collections.Counter[str] = collections.Counter()
@@ -284,10 +291,19 @@ class _State:
                 "tokens_revoked": self.counts["tokens_revoked"],
             }
 
-    def begin(self) -> None:
+    def begin(self) -> int:
         with self.lock:
             self.in_flight += 1
             self.max_concurrent = max(self.max_concurrent, self.in_flight)
+            return self.in_flight
+
+    def delay(self) -> float:
+        """Seconds to wait before answering: the latency plus its jitter."""
+        config = self.config
+        if not config.latency_jitter:
+            return config.latency
+        with self.lock:
+            return config.latency + self.jitter_rng.uniform(0, config.latency_jitter)
 
     def end(self, record: RequestRecord) -> None:
         with self.lock:
@@ -448,12 +464,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._control(path, body))
             return
         state = self.server.state
-        state.begin()
+        in_flight = state.begin()
         reply: _Reply | _Drop = _error(500, "server_error", "unexpected sandbox error")
         try:
-            if state.config.latency:
-                time.sleep(state.config.latency)
-            reply = self._route(path, query, body)
+            limit = state.config.concurrency_limit
+            if limit and in_flight > limit:
+                reply = _error(429, "rate_limited", f"more than {limit} requests in flight",
+                               **{"Retry-After": str(state.config.retry_after)})
+            else:
+                delay = state.delay()
+                if delay:
+                    time.sleep(delay)
+                reply = self._route(path, query, body)
         except Exception:  # noqa: BLE001 - a server bug answers 500 and is printed; the server keeps serving
             traceback.print_exc()
         finally:

@@ -243,8 +243,11 @@ ROWS = [
         ("page 1 of api/v1/surveys/s1/responses", "is not JSON", "text/html"), 2),
     Row("page without the records_key", _pages({"items": []}), _paginate, SurveySpherePaginationError, True,
         ("page 1 of api/v1/surveys/s1/responses", "records_key 'data' not found", "keys: items"), 2),
-    Row("repeated page", _pages(PAGE_1, PAGE_1), _paginate, SurveySpherePaginationError, True,
-        ("page 2 of api/v1/surveys/s1/responses", "identical to page 1", "stopping instead of looping"), 3),
+    Row("more pages than max_pages", _pages(PAGE_1, PAGE_1, PAGE_1),
+        lambda w: list(w.hook.paginate(RESPONSES_PATH, pagination=PageNumberPagination(page_size=2),
+                                       records_key="data", max_pages=2)),
+        SurveySpherePaginationError, True,
+        ("api/v1/surveys/s1/responses: page 2 still names a next page", "max_pages is 2", "stopping"), 3),
     # -- operator arguments ------------------------------------------------------------------------------------
     Row("output path that cannot be written", _unwritable,
         lambda w: w.export(output_path=str(w.tmp_path / "a-file" / "sub" / "out.jsonl")),

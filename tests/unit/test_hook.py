@@ -313,6 +313,34 @@ def test_a_check_response_override_decides_which_answers_raise(set_connection, t
     assert op.execute({}) == {"error": "not_found"}
 
 
+def test_retry_after_is_honoured_and_capped(hook):
+    from contextlib import nullcontext
+
+    from urllib3 import HTTPResponse
+
+    class RecordingThrottle:
+        """Stands in for the hook's throttle, whose gate makes every thread wait out Retry-After."""
+
+        def __init__(self):
+            self.answers = []
+
+        def answered(self, status, retry_after):
+            self.answers.append((status, retry_after))
+
+        def released(self):
+            return nullcontext()
+
+    hook.throttle = RecordingThrottle()
+    retry = hook.get_conn().get_adapter(BASE_URL).max_retries
+    retry._sleep_backoff = lambda: pytest.fail("a Retry-After wait replaces the backoff")
+    retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "3"}))
+    assert hook.throttle.answers == [(429, 3.0)]
+    with pytest.raises(SurveySphereRetryAfterTooLongError, match="6 s"):
+        retry.sleep(HTTPResponse(status=429, headers={"Retry-After": "6"}))  # the cap is 5 s here
+    assert retry.respect_retry_after_header and 429 in retry.status_forcelist
+    assert retry.new().max_wait == 5 and retry.new().throttle is hook.throttle
+
+
 def test_backoff_has_jitter_and_a_cap(set_connection, token_cache):
     retry = SurveySphereHook(token_cache=token_cache).get_conn().get_adapter(BASE_URL).max_retries
     assert retry.backoff_jitter > 0 and retry.backoff_max <= 30 and retry.total == 2

@@ -8,7 +8,11 @@ import weakref
 import pytest
 from responses import matchers
 
-from airflow_provider_surveysphere.exceptions import SurveySphereForeignHostError, SurveySpherePaginationError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereForeignHostError,
+    SurveySpherePaginationError,
+)
 from airflow_provider_surveysphere.pagination import (
     CursorPagination,
     LinkHeaderPagination,
@@ -116,11 +120,65 @@ def test_a_callable_with_unknown_override_keys_is_an_error(hook, mocked_api):
         list(hook.paginate("api/items", pagination=lambda response: {"page": 2}))
 
 
-def test_server_repeating_the_same_page_is_detected(hook, mocked_api):
-    mocked_api.get(ITEMS, json={"data": [{"id": 1}, {"id": 2}]})  # ignores ?page=
-    records = hook.paginate("api/items", pagination=PageNumberPagination(page_size=2), records_key="data")
-    with pytest.raises(SurveySpherePaginationError, match="page 2 .* identical to page 1"):
+def test_different_pages_with_equal_bodies_are_read(hook, mocked_api):
+    # A Link-header API whose pages repeat the same records: the links tell the pages apart, not the bodies.
+    same = [{"kind": "row", "value": 1}]
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json=same,
+                   headers={"Link": f'<{ITEMS}?p=2>; rel="next"'})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"p": "2"})], json=same,
+                   headers={"Link": f'<{ITEMS}?p=3>; rel="next"'})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"p": "3"})], json=same)
+    paginator = hook.paginate("api/items", pagination=LinkHeaderPagination())
+    assert list(paginator) == same * 3 and paginator.pages == 3
+
+
+def test_equal_page_number_pages_are_read_too(hook, mocked_api):
+    for page in (1, 2):
+        mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": str(page), "pageSize": "2"})],
+                       json={"data": [{"v": 0}, {"v": 0}]})
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"page": "3", "pageSize": "2"})], json={"data": []})
+    assert len(list(hook.paginate("api/items", pagination=PageNumberPagination(page_size=2), records_key="data"))) == 4
+
+
+def test_a_server_that_ignores_the_page_parameter_is_stopped_by_max_pages(hook, mocked_api):
+    mocked_api.get(ITEMS, json={"data": [{"id": 1}, {"id": 2}]})  # ignores ?page=: full pages forever
+    records = hook.paginate("api/items", pagination=PageNumberPagination(page_size=2), records_key="data", max_pages=5)
+    with pytest.raises(SurveySpherePaginationError, match="page 5 still names a next page, and max_pages is 5"):
         list(records)
+    assert len(mocked_api.calls) == 1 + 5  # the token, then 5 pages: none past the cap
+
+
+def test_max_pages_has_a_documented_default_and_none_lifts_it(hook):
+    import inspect
+
+    from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES
+
+    assert DEFAULT_MAX_PAGES == 100_000
+    assert inspect.signature(hook.paginate).parameters["max_pages"].default == DEFAULT_MAX_PAGES
+    assert hook.paginate("api/items", max_pages=None).max_pages is None
+    for bad in (0, -1, 2.5, "10", True):
+        with pytest.raises(SurveySphereArgumentError, match="max_pages"):
+            hook.paginate("api/items", max_pages=bad)
+
+
+def test_empty_pages_that_keep_naming_a_next_page_stop(hook, mocked_api):
+    # A cursor API that answers empty pages with a new cursor each time, forever.
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json={"data": [{"id": 1}], "next_cursor": "c1"})
+    for n in range(1, 30):
+        mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": f"c{n}"})],
+                       json={"data": [], "next_cursor": f"c{n + 1}"})
+    records = hook.paginate("api/items", pagination=CursorPagination(), records_key="data")
+    with pytest.raises(SurveySpherePaginationError, match=r"10 empty pages in a row \(pages 2-11\) each name a next page"):
+        list(records)
+    assert records.pages == 11 and len(mocked_api.calls) == 1 + 11
+
+
+def test_a_few_empty_pages_in_between_are_fine(hook, mocked_api):
+    bodies = [{"data": [], "next_cursor": "c1"}, {"data": [], "next_cursor": "c2"}, {"data": [{"id": 3}]}]
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({})], json=bodies[0])
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "c1"})], json=bodies[1])
+    mocked_api.get(ITEMS, match=[matchers.query_param_matcher({"cursor": "c2"})], json=bodies[2])
+    assert ids(hook.paginate("api/items", pagination=CursorPagination(), records_key="data")) == [3]
 
 
 def test_a_cursor_that_comes_back_is_detected(hook, mocked_api):

@@ -1,0 +1,139 @@
+"""Getting pages from the server: one at a time, or several at once for addressable strategies.
+
+A fetcher answers "the response for page ``index``, whose request is ``request``" for the paging loop
+(:class:`airflow_provider_surveysphere.paging.Paginator`), which asks for the pages in order and applies
+every guard. It sends through a :data:`PageSender`, a plain function the hook gives: the fetchers know
+nothing of tokens, sessions or retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable
+
+from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_surveysphere.pagination import PageRequest
+
+log = logging.getLogger(__name__)
+
+#: Sends the request of one page and returns its answer (2xx; anything else raises).
+PageSender = Callable[["PageRequest"], "requests.Response"]
+
+
+class SequentialFetcher:
+    """Sends each page's request when the loop asks for it: nothing is fetched ahead.
+
+    :param send: sends one page request
+    """
+
+    def __init__(self, send: PageSender) -> None:
+        self.send = send
+
+    def get(self, index: int, request: PageRequest) -> requests.Response:
+        """The answer for page ``index``."""
+        return self.send(request)
+
+    def set_total(self, pages: int | None) -> None:
+        """Nothing to plan."""
+
+    def close(self, *, failed: bool = False) -> None:
+        """Nothing to stop."""
+
+
+class ConcurrentFetcher:
+    """Keeps up to ``max_concurrency`` page requests in flight ahead of the loop, and hands answers out in order.
+
+    Pages are addressed up front by ``plan(index)``. Before the total is known (it never is without a
+    total field) the fetcher runs ahead speculatively: the loop stops at the first short or empty
+    page, and at most ``max_concurrency - 1`` requests beyond it were wasted. Once the total is known
+    no page past it is requested. Requests are scheduled only within ``max_concurrency`` of the
+    page the loop is reading, so that at most that many answers are held, whatever the order they
+    arrive in. A failed page stops new requests at once; it fails the export when the loop reaches it
+    (an earlier short page may show it was past the end).
+
+    :param send: sends one page request; called from worker threads
+    :param plan: the request of page ``index`` (0-based)
+    :param max_concurrency: most requests in flight (and threads)
+    :param max_pages: no page at or past this index is requested (None: no cap)
+    :param wait_for_total: request only the first page until :meth:`set_total` is called
+    """
+
+    def __init__(
+        self,
+        send: PageSender,
+        plan: Callable[[int], PageRequest],
+        *,
+        max_concurrency: int,
+        max_pages: int | None,
+        wait_for_total: bool,
+    ) -> None:
+        self.send = send
+        self.plan = plan
+        self.max_concurrency = max_concurrency
+        self.end = max_pages  # first index never requested; lowered by the total or a failure
+        self._total_pending = wait_for_total
+        self._futures: dict[int, Future[requests.Response]] = {}
+        self._next_index = 0  # next index to schedule
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="surveysphere-page")
+        #: requests scheduled (sent or about to be), for tests and logs
+        self.scheduled = 0
+
+    def _schedule(self, reading: int) -> None:
+        horizon = reading + (1 if self._total_pending else self.max_concurrency)
+        if self.end is not None:
+            horizon = min(horizon, self.end)
+        while self._next_index < horizon:
+            index = self._next_index
+            future = self._executor.submit(self.send, self.plan(index))
+            future.add_done_callback(lambda done, index=index: self._on_done(index, done))
+            self._futures[index] = future
+            self._next_index += 1
+            self.scheduled += 1
+
+    def _on_done(self, index: int, future: Future[requests.Response]) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        # Stop sending: nothing past a failed page is requested any more (runs in a worker thread;
+        # the loop's thread only reads ``end`` before scheduling, so a late update is harmless).
+        if self.end is None or index + 1 < self.end:
+            self.end = index + 1
+        for later, pending in list(self._futures.items()):
+            if later > index:
+                pending.cancel()
+
+    def set_total(self, pages: int | None) -> None:
+        """Learn the number of pages (from the first page); None when the page does not say."""
+        self._total_pending = False
+        if pages is not None:
+            pages = max(pages, 1)
+            self.end = pages if self.end is None else min(self.end, pages)
+
+    def get(self, index: int, request: PageRequest) -> requests.Response:
+        """The answer for page ``index``; ``request`` must be the planned one."""
+        if self.plan(index).fingerprint() != request.fingerprint():
+            raise SurveySpherePaginationError(
+                f"page {index + 1}: the strategy's next request ({request.endpoint}, {dict(request.params)}) is not "
+                "the one it addresses up front; it cannot be fetched concurrently (use max_concurrency=1)"
+            )
+        self._schedule(index)
+        future = self._futures.pop(index, None)
+        if future is None:  # past a failed page: cannot happen, as the loop stops at that page
+            raise SurveySpherePaginationError(f"page {index + 1} was not requested")
+        response = future.result()
+        self._schedule(index + 1)  # keep the window full while the loop reads this page
+        return response
+
+    def close(self, *, failed: bool = False) -> None:
+        """Stop: cancel what is not sent; after a success, wait for requests still in flight.
+
+        :param failed: the export failed: return at once, the requests in flight finish on their own
+        """
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        self._executor.shutdown(wait=not failed, cancel_futures=True)

@@ -1,0 +1,210 @@
+"""The paging loop: one iterator of records over all pages, the same loop and guards for every fetcher.
+
+:class:`Paginator` asks a strategy (:mod:`~airflow_provider_surveysphere.pagination`) for each next
+request, gets the answer from a fetcher (:mod:`~airflow_provider_surveysphere.fetching`: one page at
+a time, or several at once), reads the page and applies the guards that stop a misbehaving server:
+
+* a request already sent (a cursor or link that comes back) is never sent again;
+* ``max_pages``: an export that needs more pages than that fails instead of running forever;
+* ``max_empty_pages`` empty pages in a row that still name a next page fail the same way.
+
+It sends pages through a plain function (:data:`~airflow_provider_surveysphere.fetching.PageSender`)
+that the hook gives it: the loop knows nothing of tokens and sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from airflow_provider_surveysphere import codec
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySpherePaginationError
+from airflow_provider_surveysphere.fetching import ConcurrentFetcher, SequentialFetcher
+from airflow_provider_surveysphere.pagination import Page, PageRequest, as_pagination, dig
+
+if TYPE_CHECKING:
+    from airflow_provider_surveysphere.fetching import PageSender
+    from airflow_provider_surveysphere.pagination import PaginationLike
+
+log = logging.getLogger(__name__)
+
+#: The default cap on pages per call: far above any real export (100,000 pages of 100 records are
+#: 10 million records), low enough that a server that never stops is noticed.
+DEFAULT_MAX_PAGES = 100_000
+#: Empty pages in a row that still name a next page before the paging is called endless.
+DEFAULT_MAX_EMPTY_PAGES = 10
+#: The most page requests in flight at once (the hook's connection pool keeps this many alive).
+MAX_CONCURRENCY = 64
+
+
+def records_of(body: Any, records_key: str | None, where: str) -> list[Any]:
+    """The list of records in a page body, or a clear error naming the page."""
+    if records_key is None:
+        if not isinstance(body, list):
+            raise SurveySpherePaginationError(
+                f"{where}: the body is a {type(body).__name__}, not a list of records; set records_key to the "
+                "field that holds them" + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
+            )
+        return body
+    try:
+        records = dig(body, records_key)
+    except KeyError as missing:
+        keys = f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else ""
+        raise SurveySpherePaginationError(
+            f"{where}: records_key {records_key!r} not found, no {missing.args[0]!r}{keys}"
+        ) from None
+    if not isinstance(records, list):
+        raise SurveySpherePaginationError(
+            f"{where}: records_key {records_key!r} holds a {type(records).__name__}, not a list"
+        )
+    return records
+
+
+def check_max_concurrency(max_concurrency: Any, strategy_name: str, addressable: bool) -> int:
+    """Validate ``max_concurrency`` for a strategy; a strategy that names each next page cannot go parallel."""
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+        raise SurveySphereArgumentError("max_concurrency", f"{max_concurrency!r} is not a whole number")
+    if not 1 <= max_concurrency <= MAX_CONCURRENCY:
+        raise SurveySphereArgumentError("max_concurrency", f"{max_concurrency} must be between 1 and {MAX_CONCURRENCY}")
+    if max_concurrency > 1 and not addressable:
+        raise SurveySphereArgumentError(
+            "max_concurrency",
+            f"{max_concurrency} needs pages that can be addressed up front (PageNumberPagination or "
+            f"OffsetPagination); with {strategy_name} each page names the next, so they can only be fetched "
+            "one at a time: use max_concurrency=1",
+        )
+    return max_concurrency
+
+
+def _check_cap(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SurveySphereArgumentError(name, f"{value!r} must be a whole number of at least 1, or None for no cap")
+    return value
+
+
+class Paginator(Iterator[Any]):
+    """Iterates over the records of every page; ``pages`` and ``records`` count what was read so far.
+
+    With ``max_concurrency=1`` the pages are fetched lazily, as the records are consumed, and a page is
+    released before the next is fetched. With more, up to that many page requests run ahead in
+    threads; the records still come out in page order, each exactly once.
+
+    :param send: sends one page request and returns its answer (the hook's ``send_page``)
+    :param endpoint: the first page's endpoint
+    :param params: the first page's query parameters
+    :param json: the first page's JSON body
+    :param data: the first page's form or raw body
+    :param pagination: a strategy, a callable, or None for a single page
+    :param records_key: dotted path to the records in a page; None when the body is the list
+    :param max_pages: fail rather than read more pages than this (None: no cap)
+    :param max_concurrency: page requests in flight at once; more than 1 needs a page-number or offset strategy
+    :param max_empty_pages: fail after this many empty pages in a row that still name a next page
+    """
+
+    def __init__(
+        self,
+        send: PageSender,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        pagination: PaginationLike | None = None,
+        records_key: str | None = None,
+        max_pages: int | None = DEFAULT_MAX_PAGES,
+        max_concurrency: int = 1,
+        max_empty_pages: int = DEFAULT_MAX_EMPTY_PAGES,
+    ) -> None:
+        self.send = send
+        self.strategy = as_pagination(pagination)
+        self.records_key = records_key
+        self.max_pages = _check_cap("max_pages", max_pages)
+        self.max_empty_pages = _check_cap("max_empty_pages", max_empty_pages)
+        self.max_concurrency = check_max_concurrency(
+            max_concurrency, type(self.strategy).__name__, self.strategy.addressable
+        )
+        self.first = self.strategy.first_request(PageRequest(endpoint, dict(params or {}), json, data))
+        self.pages = 0
+        self.records = 0
+        # chain.from_iterable walks each page's list in C: no Python frame per record.
+        self._records = chain.from_iterable(page.records for page in self._iterate_pages())
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._records  # a for loop then steps the chain directly
+
+    def __next__(self) -> Any:
+        return next(self._records)
+
+    def iter_pages(self) -> Iterator[Page]:
+        """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
+        return self._iterate_pages()
+
+    def _fetcher(self) -> SequentialFetcher | ConcurrentFetcher:
+        if self.max_concurrency == 1:
+            return SequentialFetcher(self.send)
+        first, strategy = self.first, self.strategy
+        return ConcurrentFetcher(
+            self.send,
+            lambda index: strategy.request_at(first, index),
+            max_concurrency=self.max_concurrency,
+            max_pages=self.max_pages,
+            # With a total field the first page says how many there are: fetch exactly those.
+            wait_for_total=strategy.has_total,
+        )
+
+    def _read(self, number: int, request: PageRequest, content: bytes, response: Any) -> Page:
+        where = f"page {number} of {self.first.endpoint}"
+        try:
+            body = codec.loads(content)
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "no content type")
+            raise SurveySpherePaginationError(f"{where} is not JSON ({content_type})") from None
+        return Page(number, request, response, body, records_of(body, self.records_key, where))
+
+    def _iterate_pages(self) -> Iterator[Page]:
+        fetcher = self._fetcher()
+        failed = True
+        try:
+            yield from self._loop(fetcher)
+            failed = False
+        finally:
+            fetcher.close(failed=failed)
+
+    def _loop(self, fetcher: SequentialFetcher | ConcurrentFetcher) -> Iterator[Page]:
+        request: PageRequest | None = self.first
+        seen: set[bytes] = set()
+        empty_run = 0
+        while request is not None:
+            number = self.pages + 1
+            if self.max_pages is not None and number > self.max_pages:
+                raise SurveySpherePaginationError(
+                    f"{self.first.endpoint}: page {self.max_pages} still names a next page, and max_pages is "
+                    f"{self.max_pages}; stopping (raise max_pages, or None for no cap, if the export is that big)"
+                )
+            # What identifies a page is its request: a cursor or link that comes back would loop forever.
+            fingerprint = request.fingerprint()
+            if fingerprint in seen:
+                raise SurveySpherePaginationError(
+                    f"page {number} of {self.first.endpoint}: the pagination asks for a page it already read "
+                    f"(endpoint {request.endpoint}, params {dict(request.params)}); stopping instead of looping"
+                )
+            seen.add(fingerprint)
+            response = fetcher.get(number - 1, request)
+            page = self._read(number, request, response.content, response)
+            if number == 1:
+                fetcher.set_total(self.strategy.total_pages(page))
+            self.pages = number
+            self.records += len(page.records)
+            del response
+            yield page
+            request = self.strategy.next_request(page)
+            empty_run = empty_run + 1 if not page.records and request is not None else 0
+            if self.max_empty_pages is not None and empty_run >= self.max_empty_pages:
+                raise SurveySpherePaginationError(
+                    f"{self.first.endpoint}: {empty_run} empty pages in a row (pages {number - empty_run + 1}-{number}) "
+                    "each name a next page; stopping instead of looping (the server may page forever)"
+                )
+            del page  # hold one page at a time: release it before the next is fetched

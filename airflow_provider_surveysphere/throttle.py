@@ -1,0 +1,133 @@
+"""One throttle per hook, shared by every thread that sends through it: one 429 slows everyone.
+
+Two rules, both applied before any request leaves (a first attempt or a retry):
+
+* **Retry-After is a gate.** When any answer carries ``Retry-After``, no thread sends again before it
+  has passed: not the thread that got the answer, and not the others.
+* **Concurrency backs off on 429 and recovers gradually** (AIMD, additive increase and multiplicative
+  decrease, as TCP does). A 429 halves the number of requests allowed in flight, once per "window"
+  (the 429s of requests sent before that decrease are the same signal, not new ones, but each tells
+  that the server took one request fewer: the level it refused is lowered by one); every ``limit``
+  successes add one back, up to just below the level that was refused, and past it one every
+  ``PROBE_SUCCESSES`` successes, so that probing a server's limit costs a 429 rarely.
+
+With one thread (sequential paging) the throttle only waits out ``Retry-After``, as urllib3 would.
+No library offers a gate shared across threads with an adaptive limit over a requests session, hence
+this small class; the retries themselves stay urllib3's (see :mod:`airflow_provider_surveysphere.session`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+#: Past the level a server refused, add one slot only after this many successes in a row.
+PROBE_SUCCESSES = 100
+
+
+class Throttle:
+    """A ``Retry-After`` gate and an adaptive concurrency limit shared by threads.
+
+    :param clock: monotonic clock, replaceable in tests
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._condition = threading.Condition()
+        self._local = threading.local()
+        self._open_at = 0.0
+        self._limit: int | None = None  # None: as many as the callers send
+        self._refused_at: int | None = None
+        self._in_use = 0
+        self._epoch = 0
+        self._successes = 0
+        #: 429 answers seen (each one, retried or not)
+        self.rate_limited = 0
+
+    @property
+    def limit(self) -> int | None:
+        """Requests allowed in flight now; None until the first 429."""
+        return self._limit
+
+    def _wait_turn(self) -> None:
+        """Block until the gate is open and a slot is free; call with the condition held."""
+        while True:
+            wait = self._open_at - self.clock()
+            if wait > 0:
+                self._condition.wait(wait)
+            elif self._limit is not None and self._in_use >= self._limit:
+                self._condition.wait()
+            else:
+                return
+
+    def acquire(self) -> None:
+        """Take a slot: wait for the gate and the limit."""
+        with self._condition:
+            self._wait_turn()
+            self._in_use += 1
+            self._local.epoch = self._epoch
+        self._local.held = getattr(self._local, "held", 0) + 1
+
+    def release(self, *, success: bool) -> None:
+        """Give the slot back; a success counts towards raising the limit again."""
+        self._local.held -= 1
+        with self._condition:
+            self._in_use -= 1
+            if success and self._limit is not None:
+                self._successes += 1
+                below_refused = self._refused_at is None or self._limit + 1 < self._refused_at
+                if self._successes >= (self._limit if below_refused else PROBE_SUCCESSES):
+                    self._limit += 1
+                    self._successes = 0
+            self._condition.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot while one request (with its retries) is sent."""
+        self.acquire()
+        success = False
+        try:
+            yield
+            success = True
+        finally:
+            self.release(success=success)
+
+    def answered(self, status: int, retry_after: float | None) -> None:
+        """Learn from an answer about to be retried: close the gate, back off on 429.
+
+        :param status: the answer's status
+        :param retry_after: its ``Retry-After`` in seconds, if any
+        """
+        with self._condition:
+            if retry_after:
+                self._open_at = max(self._open_at, self.clock() + retry_after)
+            if status == 429:
+                self.rate_limited += 1
+                if getattr(self._local, "epoch", self._epoch) == self._epoch:
+                    # The first 429 of requests sent under the current limit: halve it.
+                    self._refused_at = self._in_use
+                    self._limit = max(1, self._in_use // 2)
+                    self._successes = 0
+                    self._epoch += 1
+                elif self._refused_at is not None:
+                    # Another request of the same round refused: the server took one fewer than thought.
+                    self._refused_at = max(2, self._refused_at - 1)
+                    self._limit = max(1, min(self._limit or 1, self._refused_at - 1))
+            self._condition.notify_all()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Give up this thread's slot while it waits to retry, then take one again (gate and limit)."""
+        held = getattr(self._local, "held", 0) > 0
+        if held:
+            self.release(success=False)
+        try:
+            yield
+        finally:
+            if held:
+                self.acquire()
+            else:
+                with self._condition:
+                    self._wait_turn()

@@ -1,0 +1,135 @@
+"""The concurrent fetcher and the hook's throttle, driven directly (no HTTP)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from airflow_provider_surveysphere.exceptions import SurveySphereClientError
+from airflow_provider_surveysphere.fetching import ConcurrentFetcher
+from airflow_provider_surveysphere.pagination import PageRequest
+from airflow_provider_surveysphere.throttle import PROBE_SUCCESSES, Throttle
+
+
+def plan(index: int) -> PageRequest:
+    return PageRequest("items", {"page": index + 1})
+
+
+def test_a_failed_page_stops_new_requests_at_once():
+    release_first = threading.Event()
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(request: PageRequest) -> str:
+        number = request.params["page"]
+        with lock:
+            sent.append(number)
+        if number == 1:
+            release_first.wait(10)  # the first page is slow: the failure of page 3 arrives before it
+        if number == 3:
+            raise SurveySphereClientError("GET", "/items", 404)
+        return f"answer {number}"
+
+    fetcher = ConcurrentFetcher(send, plan, max_concurrency=4, max_pages=None, wait_for_total=False)
+    fetcher._schedule(0)  # pages 1-4 go out
+    while not fetcher._futures[2].done():
+        threading.Event().wait(0.01)
+    release_first.set()
+    try:
+        assert fetcher.get(0, plan(0)) == "answer 1"
+        assert fetcher.get(1, plan(1)) == "answer 2"
+        with pytest.raises(SurveySphereClientError):
+            fetcher.get(2, plan(2))
+    finally:
+        fetcher.close(failed=True)
+    # Without the stop, reading pages 1 and 2 would have sent pages 5 and 6.
+    assert fetcher.scheduled == 4 and max(sent) <= 4
+
+
+def test_a_request_other_than_the_planned_one_is_refused():
+    fetcher = ConcurrentFetcher(lambda request: "x", plan, max_concurrency=2, max_pages=None, wait_for_total=False)
+    try:
+        with pytest.raises(Exception, match="cannot be fetched concurrently"):
+            fetcher.get(0, PageRequest("items", {"page": 7}))
+    finally:
+        fetcher.close()
+
+
+def test_until_the_total_is_known_only_the_first_page_is_requested():
+    sent: list[int] = []
+    fetcher = ConcurrentFetcher(lambda r: sent.append(r.params["page"]) or "x", plan, max_concurrency=4,
+                                max_pages=None, wait_for_total=True)
+    try:
+        fetcher.get(0, plan(0))
+        assert sent == [1]
+        fetcher.set_total(3)
+        fetcher.get(1, plan(1))
+        fetcher.get(2, plan(2))
+    finally:
+        fetcher.close()
+    assert sorted(sent) == [1, 2, 3]
+
+
+def test_a_429_halves_the_limit_once_per_window_and_it_recovers_gradually():
+    throttle = Throttle(clock=lambda: 0.0)
+    holders = []
+
+    def take() -> None:
+        throttle.acquire()
+        holders.append(threading.get_ident())
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert throttle.limit is None
+    throttle._local.epoch = 0  # as if this thread's request had been sent with the others
+    throttle.answered(429, None)  # 8 in flight: the first 429 halves to 4
+    assert throttle.limit == 4
+    throttle.answered(429, None)  # the same window (sent before the decrease): no second halving,
+    assert throttle.limit == 4  # but the server took one fewer than 8: it refuses 7
+    for _ in range(8):
+        throttle._local.held = 1
+        throttle.release(success=True)
+    assert throttle.limit == 5  # 4 successes add one
+    for _ in range(5 + 6):
+        throttle.acquire()
+        throttle.release(success=True)
+    assert throttle.limit == 6  # up to just below the 7 that was refused
+    for _ in range(PROBE_SUCCESSES):
+        throttle.acquire()
+        throttle.release(success=True)
+    assert throttle.limit == 7  # past it only after a long run of successes
+
+
+def test_retry_after_closes_the_gate_for_every_thread():
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0])
+    throttle.answered(503, 2.0)
+    got_in = threading.Event()
+
+    def other_thread() -> None:
+        throttle.acquire()
+        got_in.set()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert not got_in.wait(0.2)  # the gate is closed for 2 s of the clock, which stands still
+    now[0] += 2.0
+    with throttle._condition:
+        throttle._condition.notify_all()
+    assert got_in.wait(5)
+    thread.join()
+
+
+def test_many_429s_of_one_round_bring_the_limit_to_what_the_server_took():
+    throttle = Throttle(clock=lambda: 0.0)
+    for _ in range(8):
+        throttle.acquire()
+    throttle.answered(429, None)  # the calling thread holds all 8 slots here: the window is "now"
+    throttle._local.epoch = -1  # the next three came from requests of the same (older) round
+    for _ in range(5):
+        throttle.answered(429, None)
+    assert throttle.limit == 2  # 8 in flight, 6 refused: the server took 2
