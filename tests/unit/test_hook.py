@@ -19,6 +19,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereRetryAfterTooLongError,
 )
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.throttle import Throttle
 from airflow_provider_surveysphere.token import TokenCache
 
 from tests.unit.conftest import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL, token_answer, token_calls
@@ -260,15 +261,25 @@ def rate_limited_sandbox(set_connection):
         yield sandbox
 
 
-@pytest.mark.parametrize(("retry_after", "waits"), [(1, [1.0]), (3, [3.0])])
-def test_retry_after_is_honoured_through_a_real_request(rate_limited_sandbox, token_cache, monkeypatch,
-                                                        retry_after, waits):
-    import urllib3.util.retry
+class RecordingThrottle(Throttle):
+    """The hook's throttle, recording each Retry-After wait instead of waiting it out."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def answered(self, status: int, retry_after: float | None) -> None:
+        if retry_after:
+            self.waits.append(retry_after)
+        super().answered(status, None)
+
+
+@pytest.mark.parametrize(("retry_after", "waits"), [(1, [1.0]), (3, [3.0])])
+def test_retry_after_is_honoured_through_a_real_request(rate_limited_sandbox, token_cache, retry_after, waits):
     rate_limited_sandbox.config.update({"retry_after": retry_after})
-    slept: list[float] = []
-    monkeypatch.setattr(urllib3.util.retry.time, "sleep", slept.append)  # record the wait instead of waiting
     hook = SurveySphereHook(token_cache=token_cache, max_retry_wait=5)
+    hook.throttle = RecordingThrottle()
+    slept = hook.throttle.waits
     for _ in range(2):
         assert hook.request("GET", "api/v1/surveys").json()["data"]
     hook.close()
@@ -276,13 +287,11 @@ def test_retry_after_is_honoured_through_a_real_request(rate_limited_sandbox, to
     assert rate_limited_sandbox.stats["statuses"]["429"] == 1
 
 
-def test_retry_after_longer_than_max_retry_wait_fails_at_once(rate_limited_sandbox, token_cache, monkeypatch):
-    import urllib3.util.retry
-
+def test_retry_after_longer_than_max_retry_wait_fails_at_once(rate_limited_sandbox, token_cache):
     rate_limited_sandbox.config.update({"retry_after": 6})
-    slept: list[float] = []
-    monkeypatch.setattr(urllib3.util.retry.time, "sleep", slept.append)
     hook = SurveySphereHook(token_cache=token_cache, max_retry_wait=5)
+    hook.throttle = RecordingThrottle()
+    slept = hook.throttle.waits
     hook.request("GET", "api/v1/surveys")
     with pytest.raises(SurveySphereRetryAfterTooLongError, match="retry after 6 s, longer than the 5 s"):
         hook.request("GET", "api/v1/surveys")
