@@ -73,3 +73,21 @@ def test_an_unknown_survey_fails_at_once_with_the_status(run_dag, sandbox):
     assert run.files() == []
     # a permanent error: no retry was spent (the example has retries=2), a single poll was made
     assert sum(1 for r in sandbox.request_log if r.path.startswith("/api/v1/surveys/srv-9999")) == 1
+
+
+def test_new_responses_dag_exports_on_airflow_3_and_skips_clearly_on_2(run_dag, sandbox):
+    sandbox.config.update({"live_survey": "srv-0001", "live_visible": 25})
+    first = run_dag("surveysphere_new_responses")
+    if not AIRFLOW_3:
+        assert first.result.returncode == 0, first.output[-5000:]
+        assert "surveysphere_new_responses needs Airflow 3.0+ (AssetWatcher event-driven scheduling)" in first.output
+        assert first.files() == []
+        return
+    assert first.result.returncode == 0, first.output[-5000:]
+    sandbox.config.update({"live_visible": 40})
+    second = run_dag("surveysphere_new_responses", "2026-11-03")
+    assert second.result.returncode == 0, second.output[-5000:]
+    parts = second.files()
+    assert [p.name for p in parts] == ["part-00000001.jsonl", "part-00000002.jsonl"]
+    assert [len(read_ids(p)) for p in parts] == [25, 15]
+    assert [i for p in parts for i in read_ids(p)] == [f"srv-0001-r{i:07d}" for i in range(1, 41)]
