@@ -31,6 +31,7 @@ with DAG(
     catchup=False,
     params={
         "survey_id": Param("srv-0001", type="string", description="The survey to wait for and export"),
+        "wait_for_status": Param("closed", type="string", description="The status that ends the wait"),
         "export_base": Param(None, type=["null", "string"], description="Folder or object storage URL"),
     },
     tags=["surveysphere", "example"],
@@ -39,7 +40,7 @@ with DAG(
         task_id="wait_until_closed",
         # CHANGE ME: the sandbox's illustrative endpoint.
         endpoint="api/v1/surveys/{{ params.survey_id }}",
-        condition={"key": "status", "equals": "closed"},
+        condition={"key": "status", "equals": "{{ params.wait_for_status }}"},  # rendered before deferring
         deferrable=True,
         poke_interval=POKE_INTERVAL,
         timeout=timedelta(days=14).total_seconds(),

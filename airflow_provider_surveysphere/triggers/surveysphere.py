@@ -42,8 +42,11 @@ class _PollingTrigger:
 
     async def client(self) -> SurveySphereAsyncClient:
         settings = await load_settings(self.surveysphere_conn_id)
-        return SurveySphereAsyncClient(
-            settings, max_retry_wait=self.max_retry_wait, sleep=self.sleep, clock=self.clock, transport=self.transport
+        # Built in a thread: httpx loads the CA bundle into an SSL context when a client is created,
+        # a blocking read of a few hundred milliseconds the triggerer's event loop must not wait for.
+        return await asyncio.to_thread(
+            SurveySphereAsyncClient,
+            settings, max_retry_wait=self.max_retry_wait, sleep=self.sleep, clock=self.clock, transport=self.transport,
         )
 
 

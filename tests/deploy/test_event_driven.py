@@ -74,7 +74,7 @@ def wait_for_export(airflow: Deployment, exports: Path, count: int, timeout: flo
         time.sleep(1)
     raise DeploymentError(
         f"the output holds {len(exported_ids(exports))} of {count} responses after {timeout:.0f} s; runs: "
-        f"{[(r['run_id'], r['state']) for r in airflow.runs(DAG_ID)]}\n{airflow.diagnostics()}"
+        f"{[(r['dag_run_id'], r['state']) for r in airflow.runs(DAG_ID)]}\n{airflow.diagnostics()}"
     )
 
 
@@ -108,6 +108,6 @@ def test_new_responses_are_exported_exactly_once_across_wakeups_and_a_triggerer_
     parts = sorted(exports.rglob("part-*.jsonl"))
     assert len(parts) <= len(runs)  # a wake-up with nothing new writes no part
 
-    logs = "\n".join(text for run in runs for text in airflow.run_logs(DAG_ID, run["run_id"]).values())
+    logs = "\n".join(text for run in runs for text in airflow.run_logs(DAG_ID, run["dag_run_id"]).values())
     assert live_sandbox.config.client_secret not in logs
     assert not [t for t in live_sandbox.issued_tokens if t in logs]
