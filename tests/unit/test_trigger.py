@@ -20,6 +20,8 @@ from airflow_provider_surveysphere.triggers.surveysphere import (
 from tests.unit.conftest import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL
 
 SURVEY_URL = f"{BASE_URL}/api/v1/surveys/srv-0001"
+#: Sleeps are fakes, so a trigger that never fires spins: fail the test instead of hanging the suite.
+HANG_GUARD = 20
 
 
 class FakeAPI:
@@ -55,6 +57,7 @@ class Sleeps(list):
         self.clock = clock
 
     async def __call__(self, seconds: float) -> None:
+        await asyncio.sleep(0)  # hand control to the loop once, as a real sleep does, but never wait
         self.append(seconds)
         if self.clock is not None:
             self.clock[0] += seconds
@@ -78,7 +81,7 @@ def first_event(trigger) -> dict[str, Any]:
     async def run():
         async for event in trigger.run():
             return event.payload
-    return asyncio.run(run())
+    return asyncio.run(asyncio.wait_for(run(), HANG_GUARD))
 
 
 def survey(status: str) -> httpx.Response:
@@ -285,7 +288,7 @@ def events_of(trigger, count: int) -> list[dict[str, Any]]:
             events.append(event.payload)
             if len(events) == count:
                 return events
-    return asyncio.run(run())
+    return asyncio.run(asyncio.wait_for(run(), HANG_GUARD))
 
 
 def test_new_records_fires_on_start_and_on_each_change_with_one_token(api):
