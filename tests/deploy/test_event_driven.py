@@ -107,6 +107,9 @@ def test_new_responses_are_exported_exactly_once_across_wakeups_and_a_triggerer_
     assert ids == expected(52)  # complete, in order, none twice, across every wake-up and the restart
     parts = sorted(exports.rglob("part-*.jsonl"))
     assert len(parts) <= len(runs)  # a wake-up with nothing new writes no part
+    (triggerer,) = [p for p in airflow.processes if p.name == "triggerer" and p.popen.poll() is None]
+    wakeups = triggerer.log.read_text(errors="replace")
+    assert wakeups.count("(start); waking the export") >= 2  # the first watcher and the restarted one (at least once)
 
     logs = "\n".join(text for run in runs for text in airflow.run_logs(DAG_ID, run["dag_run_id"]).values())
     assert live_sandbox.config.client_secret not in logs
