@@ -75,6 +75,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_surveysphere.operators.surveysphere"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "SurveySphere",
+                "python-modules": ["airflow_provider_surveysphere.sensors.surveysphere"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "SurveySphere",
+                "python-modules": ["airflow_provider_surveysphere.triggers.surveysphere"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_surveysphere.hooks.surveysphere.SurveySphereHook",

@@ -294,3 +294,22 @@ class Dataset:
         lo, hi = self.index_window(since, until)
         indexes, total = paginate(lo, hi, page, page_size)
         return Page(self._responses(number, indexes), page, page_size, total)
+
+    def visible_response_page(
+        self,
+        number: int,
+        page: int,
+        page_size: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        visible: int | None = None,
+    ) -> Page:
+        """Like :meth:`response_page`, when only the first ``visible`` responses have arrived (a live survey).
+
+        :param visible: how many responses exist so far; None for all of them.
+        """
+        lo, hi = self.index_window(since, until)
+        if visible is not None:
+            hi = max(lo, min(hi, visible))
+        indexes, total = paginate(lo, hi, page, page_size)
+        return Page(self._responses(number, indexes), page, page_size, total)

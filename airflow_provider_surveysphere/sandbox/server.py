@@ -13,6 +13,7 @@ Endpoints:
   filters on ``submitted_at`` (sandbox-only).
 * ``GET /__sandbox/stats``, ``POST /__sandbox/reset``, ``GET|POST /__sandbox/config``,
   ``GET /__sandbox/health`` -- control endpoints, no authentication, excluded from the statistics.
+* ``POST /__sandbox/arrive`` -- ``{"count": n}``: n more responses of the ``live_survey`` arrive.
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class SandboxConfig:
     :param latency_jitter: up to this many more seconds of delay, drawn per request (uniform, seeded).
     :param concurrency_limit: a request arriving while this many are in flight answers 429 with
         ``Retry-After`` at once, without the latency (0 = no limit).
+    :param close_survey: a survey whose status turns ``closed`` at ``close_at`` (empty = none).
+    :param close_at: ISO 8601 time at which ``close_survey`` closes (empty = stays open until set).
+    :param live_survey: a survey whose responses keep arriving: only its first ``live_visible`` exist.
+    :param live_visible: how many of ``live_survey``'s responses have arrived (grows with ``/__sandbox/arrive``).
     """
 
     client_id: str = "sandbox-client"
@@ -108,6 +113,10 @@ class SandboxConfig:
     revoke_times: int = 1
     latency_jitter: float = 0.0
     concurrency_limit: int = 0
+    close_survey: str = ""
+    close_at: str = ""
+    live_survey: str = ""
+    live_visible: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -125,6 +134,7 @@ class SandboxConfig:
                 raise ValueError(f"{name} must not be negative")
         if self.token_lifetime < 0 or self.latency < 0 or self.latency_jitter < 0:
             raise ValueError("token_lifetime, latency and latency_jitter must not be negative")
+        _validate_waiting_fields(self)
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set fields from JSON-style values (``start`` may be an ISO 8601 string), all or none.
@@ -157,6 +167,22 @@ class SandboxConfig:
             start=self.start,
             response_interval=self.response_interval,
         )
+
+
+def _validate_waiting_fields(config: SandboxConfig) -> None:
+    """The fields of the waiting examples: a survey that closes, a survey whose responses keep arriving."""
+    if config.close_at:
+        parse_timestamp(config.close_at)  # ValueError names the text
+    if config.live_visible < 0:
+        raise ValueError("live_visible must not be negative")
+
+
+def _survey_status(config: SandboxConfig, survey: dict[str, Any]) -> dict[str, Any]:
+    """``survey`` with the status ``close_survey``/``close_at`` give it now."""
+    if config.close_survey and survey["id"] == config.close_survey:
+        closed = bool(config.close_at) and datetime.now(timezone.utc) >= parse_timestamp(config.close_at)
+        survey = {**survey, "status": "closed" if closed else "open"}
+    return survey
 
 
 def _convert_field(name: str, type_name: str, value: Any) -> Any:
@@ -548,7 +574,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return _error(400, "invalid_request", str(exc))
         if path == "/__sandbox/config":
             return _Reply(200, state.config.to_json())
+        if path == "/__sandbox/arrive" and self.command == "POST":
+            return self._arrive(body)
         return _error(404, "not_found", "no such sandbox endpoint")
+
+    def _arrive(self, body: bytes) -> _Reply:
+        """``{"count": n}``: n more responses of the live survey arrive (at most all of them)."""
+        state = self.server.state
+        try:
+            count = json.loads(body or b"{}").get("count", 1)
+        except (ValueError, AttributeError):
+            return _error(400, "invalid_request", "the body must be a JSON object such as {\"count\": 5}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return _error(400, "invalid_request", "count must be a whole number >= 0")
+        with state.lock:
+            config = state.config
+            if not config.live_survey:
+                return _error(409, "invalid_request", "set live_survey in /__sandbox/config first")
+            config.live_visible = min(config.live_visible + count, config.responses_per_survey)
+            return _Reply(200, {"live_survey": config.live_survey, "live_visible": config.live_visible})
 
     # Token endpoint
 
@@ -622,14 +666,19 @@ class _Handler(BaseHTTPRequestHandler):
         dataset = state.config.dataset()
         try:
             if not rest:
-                return _page_reply(dataset.survey_page(*_paging(params)))
+                listing = dataset.survey_page(*_paging(params))
+                listing.data[:] = [_survey_status(state.config, survey) for survey in listing.data]
+                return _page_reply(listing)
             number = dataset.survey_number(rest[0])
             if number is None:
                 return _error(404, "not_found", f"survey {rest[0]!r} not found")
             if len(rest) == 1:
-                return _Reply(200, dataset.survey(number))
+                return _Reply(200, _survey_status(state.config, dataset.survey(number)))
             page, page_size = _paging(params)
             since, until = _time_param(params, "since"), _time_param(params, "until")
+            if state.config.live_survey == rest[0]:
+                return _page_reply(dataset.visible_response_page(
+                    number, page, page_size, since, until, state.config.live_visible))
             return _page_reply(dataset.response_page(number, page, page_size, since, until))
         except _BadParameter as exc:
             return _Reply(400, {"error": "invalid_request", "error_description": str(exc),

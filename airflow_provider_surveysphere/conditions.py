@@ -1,0 +1,245 @@
+"""Conditions a sensor waits for, in a form that crosses into the triggerer.
+
+A condition is plain JSON, so that the deferrable path can serialize it with the trigger:
+
+* a test on one value, found by a dotted key (``"status"``, ``"data.0.submitted_at"``; a number picks
+  a list item)::
+
+      {"key": "status", "equals": "closed"}
+      {"key": "status", "in": ["closed", "archived"]}
+      {"key": "totalCount", "at_least": 500}
+      {"key": "totalCount", "at_most": 10}
+      {"key": "closed_at", "exists": True}
+
+  Several tests in one leaf must all hold (``{"key": "n", "at_least": 1, "at_most": 9}``).
+* a combination: ``{"all": [...]}`` or ``{"any": [...]}``;
+* a function named by its import path, called with the answer's JSON: ``{"callable": "pkg.mod.func"}``
+  (``"pkg.mod:func"`` works too). The function must be importable where the trigger runs.
+
+A plain Python callable is accepted by :func:`compile_condition` only when ``allow_plain_callable`` is
+set: the sensor allows it in poke and reschedule modes and refuses it in deferrable mode.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
+
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+
+ConditionSpec = Union[Mapping[str, Any], Callable[[Any], Any]]
+
+TESTS = ("equals", "in", "at_least", "at_most", "exists")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Whether a condition holds, and the value it matched (for XCom).
+
+    :param met: the condition holds
+    :param value: a leaf's value at its key; a combination's ``{key: value}`` of its leaves that held;
+        a callable's return value (the whole answer when it returned ``True``)
+    """
+
+    met: bool
+    value: Any = None
+
+
+def lookup(body: Any, key: str, default: Any = _MISSING) -> Any:
+    """The value at dotted ``key`` in ``body``, or ``default``; numeric parts index lists."""
+    value = body
+    for part in key.split("."):
+        if isinstance(value, Mapping):
+            if part not in value:
+                return default
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit():
+            index = int(part)
+            if not -len(value) <= index < len(value):
+                return default
+            value = value[index]
+        else:
+            return default
+    return value
+
+
+class Condition:
+    """A compiled condition: call :meth:`evaluate` with an answer's JSON."""
+
+    def evaluate(self, body: Any) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Leaf(Condition):
+    key: str
+    tests: tuple[tuple[str, Any], ...]
+
+    def evaluate(self, body: Any) -> Outcome:
+        value = lookup(body, self.key)
+        for test, expected in self.tests:
+            if not self._holds(test, expected, value):
+                return Outcome(False, None if value is _MISSING else value)
+        return Outcome(True, None if value is _MISSING else value)
+
+    def _holds(self, test: str, expected: Any, value: Any) -> bool:
+        if test == "exists":
+            return (value is not _MISSING and value is not None) == bool(expected)
+        if value is _MISSING:
+            return False
+        if test == "equals":
+            return value == expected
+        if test == "in":
+            return value in expected
+        if value is None:
+            return False
+        bound = _comparable(self.key, test, expected, value)
+        return value >= bound if test == "at_least" else value <= bound
+
+
+def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
+    """The bound, as the observed value's type; a rendered template gives ``"500"`` for 500."""
+    if _is_number(value):
+        if isinstance(bound, str):
+            try:
+                bound = float(bound)
+            except ValueError:
+                pass
+        if _is_number(bound):
+            return bound
+    elif isinstance(value, str) and isinstance(bound, str):
+        return bound  # ISO 8601 timestamps in one format compare as text
+    raise SurveySphereArgumentError(
+        "condition",
+        f"{key!r} {test} {bound!r}: the answer holds {type(value).__name__} {str(value)[:40]!r}, "
+        "which cannot be compared with it",
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+@dataclass(frozen=True)
+class _Combination(Condition):
+    mode: str  # "all" or "any"
+    parts: tuple[Condition, ...]
+
+    def evaluate(self, body: Any) -> Outcome:
+        matched: dict[str, Any] = {}
+        for part in self.parts:
+            outcome = part.evaluate(body)
+            if outcome.met:
+                if isinstance(part, _Leaf):
+                    matched[part.key] = outcome.value
+                elif isinstance(outcome.value, dict):
+                    matched.update(outcome.value)
+                if self.mode == "any":
+                    return Outcome(True, matched)
+            elif self.mode == "all":
+                return Outcome(False, None)
+        return Outcome(self.mode == "all", matched if self.mode == "all" else None)
+
+
+@dataclass(frozen=True)
+class _Function(Condition):
+    function: Callable[[Any], Any]
+
+    def evaluate(self, body: Any) -> Outcome:
+        result = self.function(body)
+        if not result:
+            return Outcome(False, None)
+        return Outcome(True, body if result is True else result)
+
+
+def import_callable(path: str) -> Callable[[Any], Any]:
+    """Import ``pkg.mod.func`` or ``pkg.mod:func``; a clear error when it cannot."""
+    module_name, sep, name = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not name:
+        raise SurveySphereArgumentError("condition", f"callable {path!r} is not an import path such as pkg.mod.func")
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise SurveySphereArgumentError(
+            "condition", f"callable {path!r} cannot be imported ({type(exc).__name__}: {exc})"
+        ) from None
+    if not callable(function):
+        raise SurveySphereArgumentError("condition", f"{path!r} is not callable")
+    return function
+
+
+PLAIN_CALLABLE_REFUSED = (
+    "a plain Python callable cannot be sent to the triggerer, so it does not work with deferrable=True; "
+    "use a declarative condition such as {'key': 'status', 'equals': 'closed'}, or name an importable "
+    "function: {'callable': 'my_package.checks.is_ready'} (or set deferrable=False to poke)"
+)
+
+
+def compile_condition(spec: ConditionSpec, *, allow_plain_callable: bool = False) -> Condition:
+    """Check a condition and turn it into something that evaluates answers.
+
+    :param spec: the declarative form (see the module's documentation) or, when allowed, a callable
+    :param allow_plain_callable: accept a Python callable (poke and reschedule modes only)
+    :raises SurveySphereArgumentError: the condition is malformed, naming the part at fault
+    """
+    if callable(spec) and not isinstance(spec, Mapping):
+        if not allow_plain_callable:
+            raise SurveySphereArgumentError("condition", PLAIN_CALLABLE_REFUSED)
+        return _Function(spec)
+    if not isinstance(spec, Mapping):
+        raise SurveySphereArgumentError(
+            "condition", f"{type(spec).__name__} {str(spec)[:60]!r} is not a condition; see {__name__}"
+        )
+    keys = set(spec)
+    for mode in ("all", "any"):
+        if mode in keys:
+            if keys != {mode}:
+                raise SurveySphereArgumentError("condition", f"{mode!r} must stand alone, found {sorted(keys)}")
+            parts = spec[mode]
+            if isinstance(parts, (str, bytes, Mapping)) or not isinstance(parts, Sequence) or not parts:
+                raise SurveySphereArgumentError("condition", f"{mode!r} needs a non-empty list of conditions")
+            return _Combination(
+                mode, tuple(compile_condition(p, allow_plain_callable=allow_plain_callable) for p in parts)
+            )
+    if "callable" in keys:
+        path = spec["callable"]
+        if keys != {"callable"} or not isinstance(path, str):
+            raise SurveySphereArgumentError("condition", "{'callable': 'pkg.mod.func'} takes one import path string")
+        return _Function(import_callable(path))
+    key = spec.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise SurveySphereArgumentError(
+            "condition", f"{dict(spec)!r} needs a 'key' (a dotted path such as 'status'), 'all', 'any' or 'callable'"
+        )
+    unknown = sorted(keys - {"key", *TESTS})
+    if unknown:
+        raise SurveySphereArgumentError(
+            "condition", f"unknown test(s) {', '.join(unknown)} for key {key!r}; use {', '.join(TESTS)}"
+        )
+    tests = tuple((test, spec[test]) for test in TESTS if test in spec)
+    if not tests:
+        raise SurveySphereArgumentError("condition", f"key {key!r} has no test; add one of {', '.join(TESTS)}")
+    for test, expected in tests:
+        if test == "in" and (isinstance(expected, (str, bytes, Mapping)) or not isinstance(expected, Sequence)):
+            raise SurveySphereArgumentError("condition", f"'in' for key {key!r} needs a list, got {expected!r}")
+        if test in ("at_least", "at_most") and (expected is None or isinstance(expected, bool)):
+            raise SurveySphereArgumentError("condition", f"{test!r} for key {key!r} needs a number or a string")
+    return _Leaf(key.strip(), tests)
+
+
+def jsonable(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a declarative condition with tuples turned into lists (JSON-safe kwargs)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(spec)

@@ -1,0 +1,160 @@
+"""The SurveySphere sensor: wait until an endpoint's answer meets a condition (poke, reschedule or deferrable)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+from airflow_provider_surveysphere.conditions import ConditionSpec, compile_condition
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereClientError,
+    SurveySphereError,
+    SurveySpherePermanentError,
+)
+from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.triggers.surveysphere import SurveySphereTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class SurveySphereTriggerError(SurveySphereError):
+    """The trigger reported a transient failure (the task's retries apply)."""
+
+
+class SurveySphereTriggerPermanentError(SurveySpherePermanentError):
+    """The trigger reported a failure that retrying cannot fix (bad endpoint, refused credentials, ...)."""
+
+
+class SurveySphereSensor(BaseSensorOperator):
+    """Waits until a GET of ``endpoint`` answers JSON that meets ``condition``.
+
+    The same condition works in every mode: ``poke`` and ``reschedule`` call the endpoint from the
+    worker with :class:`SurveySphereHook`; ``deferrable=True`` hands the waiting to
+    :class:`SurveySphereTrigger` in the triggerer and frees the worker slot. The matched value (see
+    :class:`~airflow_provider_surveysphere.conditions.Outcome`) is the task's XCom ``return_value``.
+
+    :param endpoint: path relative to the connection's base URL (templated)
+    :param condition: a declarative condition such as ``{"key": "status", "equals": "closed"}``, a
+        combination (``{"all": [...]}``/``{"any": [...]}``), an import path ``{"callable": "pkg.mod.func"}``
+        (templated); or, in poke and reschedule modes only, a Python callable taking the answer's JSON
+    :param query_params: query string parameters (templated)
+    :param headers: extra headers (templated)
+    :param pending_statuses: HTTP statuses that mean "not yet" rather than an error, such as ``(404,)``
+        while the survey does not exist yet; any other 4xx fails the task at once
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``)
+    :param surveysphere_conn_id: the Airflow connection to use
+    :param max_retry_wait: the longest single wait between retries, ``Retry-After`` included
+
+    ``poke_interval``, ``timeout``, ``exponential_backoff``, ``max_wait``, ``soft_fail`` and ``mode`` are
+    BaseSensorOperator's and behave as there; in deferrable mode the trigger applies the same interval,
+    backoff and timeout, and ``soft_fail`` skips the task on a timeout or an error event.
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "condition", "query_params", "headers")
+    template_fields_renderers = {"condition": "json", "query_params": "py", "headers": "json"}
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        condition: ConditionSpec,
+        query_params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        pending_statuses: Collection[int] = (),
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        surveysphere_conn_id: str = SurveySphereHook.default_conn_name,
+        max_retry_wait: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Checked now, so that a plain callable in deferrable mode is a DAG import error, not a late surprise.
+        compile_condition(condition, allow_plain_callable=not deferrable)
+        bad = [s for s in pending_statuses if isinstance(s, bool) or not isinstance(s, int) or not 400 <= s < 500]
+        if bad:
+            raise SurveySphereArgumentError("pending_statuses", f"{bad!r}: only 4xx statuses can mean 'not yet'")
+        self.endpoint = endpoint
+        self.condition = condition
+        self.query_params = query_params
+        self.headers = headers
+        self.pending_statuses = frozenset(pending_statuses)
+        self.deferrable = deferrable
+        self.surveysphere_conn_id = surveysphere_conn_id
+        self.max_retry_wait = max_retry_wait
+
+    @cached_property
+    def hook(self) -> SurveySphereHook:
+        """The hook of the poke and reschedule modes."""
+        return SurveySphereHook(surveysphere_conn_id=self.surveysphere_conn_id, max_retry_wait=self.max_retry_wait)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(trigger=self.trigger(), method_name="execute_complete", timeout=timedelta(seconds=self._timeout_seconds()))
+
+    def _timeout_seconds(self) -> float:
+        timeout = self.timeout
+        return timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+
+    def trigger(self) -> SurveySphereTrigger:
+        """The trigger that waits in deferrable mode, with the sensor's interval, backoff and timeout."""
+        max_wait = self.max_wait
+        return SurveySphereTrigger(
+            endpoint=self.endpoint,
+            condition=self.condition,  # a Mapping: __init__ refused a plain callable in deferrable mode
+            surveysphere_conn_id=self.surveysphere_conn_id,
+            query_params=self.query_params,
+            headers=self.headers,
+            poke_interval=self.poke_interval.total_seconds() if isinstance(self.poke_interval, timedelta) else float(self.poke_interval),
+            exponential_backoff=self.exponential_backoff,
+            max_wait=max_wait.total_seconds() if isinstance(max_wait, timedelta) else max_wait,
+            deadline=time.time() + self._timeout_seconds(),
+            pending_statuses=sorted(self.pending_statuses),
+            max_retry_wait=self.max_retry_wait,
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        condition = compile_condition(self.condition, allow_plain_callable=True)
+        try:
+            response = self.hook.request("GET", self.endpoint, params=self.query_params, headers=self.headers)
+        except SurveySphereClientError as exc:
+            if exc.status_code in self.pending_statuses:
+                self.log.info("%s answered %s, which means not yet", self.endpoint, exc.status_code)
+                return PokeReturnValue(is_done=False)
+            raise
+        try:
+            body = response.json()
+        except ValueError:
+            raise SurveySphereArgumentError(
+                "endpoint", f"{self.endpoint} answered {response.headers.get('Content-Type', 'no content type')}, not JSON"
+            ) from None
+        outcome = condition.evaluate(body)
+        self.log.info("The condition %s on %s", "holds" if outcome.met else "does not hold yet", self.endpoint)
+        return PokeReturnValue(is_done=outcome.met, xcom_value=outcome.value if outcome.met else None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: return the matched value, or fail clearly."""
+        if not isinstance(event, dict) or "status" not in event:
+            raise SurveySphereTriggerPermanentError(f"the trigger of {self.task_id} sent no usable event: {event!r}"[:300])
+        status = event["status"]
+        polls = event.get("polls")
+        if status == "success":
+            self.log.info("Resumed from the trigger: the condition holds on %s after %s poll(s)", self.endpoint, polls)
+            return event.get("value")
+        message = str(event.get("message") or "no message")
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Sensor {self.task_id} timed out: {message}")
+        if status == "error":
+            error = SurveySphereTriggerPermanentError if event.get("permanent") else SurveySphereTriggerError
+            raise error(f"Sensor {self.task_id}: the trigger failed after {polls} poll(s): {message}")
+        raise SurveySphereTriggerPermanentError(f"the trigger of {self.task_id} sent an unknown status {status!r}")

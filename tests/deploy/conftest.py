@@ -1,0 +1,72 @@
+"""Fixtures of the deployment tests: one real Airflow deployment and one sandbox for the whole session.
+
+The sandbox runs in this process (its statistics are read directly); Airflow's scheduler, DAG processor,
+triggerer and API server run as separate processes (see :mod:`tests.deploy.harness`). Tests that count
+tokens take the sandbox's statistics before and after what they trigger, and run one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+from tests.deploy.harness import Deployment
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "deploy: runs a real Airflow deployment (scheduler, API server, ...)")
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    # Turn SIGTERM into a normal exit, so fixture finalizers and atexit stop every started process.
+    sys.exit(128 + signum)
+
+
+@pytest.fixture(scope="session")
+def deploy_sandbox() -> Iterator[SandboxServer]:
+    """The sandbox with its default data (which covers the last days, so scheduled runs find responses)."""
+    with SandboxServer(config=SandboxConfig(surveys=3)) as server:
+        yield server
+
+
+def connection_json(sandbox: SandboxServer) -> str:
+    """The ``surveysphere_default`` connection as JSON, pointing at the sandbox."""
+    return json.dumps(
+        {
+            "conn_type": "surveysphere",
+            "host": sandbox.base_url,
+            "login": sandbox.config.client_id,
+            "password": sandbox.config.client_secret,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def exports_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, deploy_sandbox: SandboxServer, exports_base: Path
+) -> Iterator[Deployment]:
+    """A running Airflow deployment whose ``surveysphere_default`` connection is the sandbox."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    env = {
+        "AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": connection_json(deploy_sandbox),
+        "AIRFLOW_VAR_SURVEYSPHERE_EXPORT_BASE": str(exports_base),
+    }
+    airflow = Deployment(tmp_path_factory.mktemp("deployment"), env=env)
+    try:
+        airflow.start()
+        yield airflow
+    finally:
+        airflow.stop()
+        signal.signal(signal.SIGTERM, previous)

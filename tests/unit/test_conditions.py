@@ -1,0 +1,94 @@
+"""Declarative conditions: each test, combinations, import paths, and the refusal of plain callables."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_surveysphere.conditions import PLAIN_CALLABLE_REFUSED, Outcome, compile_condition, lookup
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+
+SURVEY = {"id": "srv-0001", "status": "closed", "totalCount": 512, "data": [{"submitted_at": "2026-11-01T00:00:00Z"}]}
+
+
+def is_closed(body):  # used through its import path
+    return body.get("status") == "closed" and {"closed": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "met", "value"),
+    [
+        ({"key": "status", "equals": "closed"}, True, "closed"),
+        ({"key": "status", "equals": "open"}, False, "closed"),
+        ({"key": "status", "in": ["closed", "archived"]}, True, "closed"),
+        ({"key": "status", "in": ["open"]}, False, "closed"),
+        ({"key": "totalCount", "at_least": 500}, True, 512),
+        ({"key": "totalCount", "at_least": 513}, False, 512),
+        ({"key": "totalCount", "at_most": 512}, True, 512),
+        ({"key": "totalCount", "at_most": 511}, False, 512),
+        ({"key": "totalCount", "at_least": "500"}, True, 512),  # a rendered template gives text
+        ({"key": "totalCount", "at_least": 500, "at_most": 600}, True, 512),
+        ({"key": "totalCount", "at_least": 500, "at_most": 510}, False, 512),
+        ({"key": "data.0.submitted_at", "at_least": "2026-11-01T00:00:00Z"}, True, "2026-11-01T00:00:00Z"),
+        ({"key": "data.-1.submitted_at", "exists": True}, True, "2026-11-01T00:00:00Z"),
+        ({"key": "data.5.submitted_at", "exists": True}, False, None),
+        ({"key": "closed_at", "exists": False}, True, None),
+        ({"key": "closed_at", "equals": None}, False, None),  # a missing key equals nothing
+        ({"all": [{"key": "status", "equals": "closed"}, {"key": "totalCount", "at_least": 500}]}, True,
+         {"status": "closed", "totalCount": 512}),
+        ({"all": [{"key": "status", "equals": "closed"}, {"key": "totalCount", "at_least": 600}]}, False, None),
+        ({"any": [{"key": "status", "equals": "open"}, {"key": "totalCount", "at_least": 500}]}, True, {"totalCount": 512}),
+        ({"any": [{"key": "status", "equals": "open"}, {"key": "totalCount", "at_least": 600}]}, False, None),
+        ({"callable": f"{__name__}.is_closed"}, True, {"closed": True}),
+        ({"callable": f"{__name__}:is_closed"}, True, {"closed": True}),
+    ],
+)
+def test_condition_outcomes(spec, met, value):
+    assert compile_condition(spec).evaluate(SURVEY) == Outcome(met, value)
+
+
+def test_callable_returning_true_matches_the_whole_answer():
+    condition = compile_condition(lambda body: True, allow_plain_callable=True)
+    assert condition.evaluate(SURVEY) == Outcome(True, SURVEY)
+
+
+def test_plain_callable_is_refused_with_what_to_use_instead():
+    with pytest.raises(SurveySphereArgumentError) as caught:
+        compile_condition(lambda body: True)
+    assert str(caught.value) == f"condition: {PLAIN_CALLABLE_REFUSED}"
+    assert "{'callable': " in str(caught.value) and "'equals'" in str(caught.value)
+    nested = {"any": [{"key": "status", "equals": "x"}, lambda body: True]}
+    with pytest.raises(SurveySphereArgumentError, match="cannot be sent to the triggerer"):
+        compile_condition(nested)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"key": "status", "equal": "closed"}, "unknown test(s) equal for key 'status'"),
+        ({"key": "status"}, "key 'status' has no test"),
+        ({"equals": "closed"}, "needs a 'key'"),
+        ({"key": "status", "in": "closed"}, "'in' for key 'status' needs a list"),
+        ({"key": "n", "at_least": True}, "'at_least' for key 'n' needs a number"),
+        ({"all": []}, "'all' needs a non-empty list"),
+        ({"all": [{"key": "a", "exists": True}], "key": "b"}, "'all' must stand alone"),
+        ({"callable": "no_such_module_xyz.check"}, "cannot be imported"),
+        ({"callable": "check"}, "is not an import path"),
+        ("status == closed", "is not a condition"),
+    ],
+)
+def test_malformed_conditions_name_the_part_at_fault(spec, message):
+    with pytest.raises(SurveySphereArgumentError) as caught:
+        compile_condition(spec)
+    assert message in str(caught.value)
+
+
+def test_comparing_text_with_a_number_fails_loudly():
+    condition = compile_condition({"key": "status", "at_least": 5})
+    with pytest.raises(SurveySphereArgumentError, match="'status' at_least 5: the answer holds str 'closed'"):
+        condition.evaluate(SURVEY)
+
+
+def test_lookup_follows_dotted_keys_and_list_indexes():
+    assert lookup(SURVEY, "data.0.submitted_at") == "2026-11-01T00:00:00Z"
+    assert lookup(SURVEY, "data.x", "absent") == "absent"
+    assert lookup(SURVEY, "status.deeper", None) is None

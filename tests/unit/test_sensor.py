@@ -1,0 +1,155 @@
+"""SurveySphereSensor: the same condition in poke and deferrable modes; deferral really hands over to the trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereClientError, SurveySpherePermanentError
+from airflow_provider_surveysphere.sensors.surveysphere import (
+    SurveySphereSensor,
+    SurveySphereTriggerError,
+    SurveySphereTriggerPermanentError,
+)
+from airflow_provider_surveysphere.triggers.surveysphere import SurveySphereTrigger
+
+from tests.unit.conftest import BASE_URL
+
+SURVEY = f"{BASE_URL}/api/v1/surveys/srv-0001"
+CLOSED = {"key": "status", "equals": "closed"}
+
+
+def sensor(hook=None, **kwargs) -> SurveySphereSensor:
+    kwargs.setdefault("condition", CLOSED)
+    kwargs.setdefault("endpoint", "api/v1/surveys/srv-0001")
+    s = SurveySphereSensor(task_id="wait", **kwargs)
+    if hook is not None:
+        s.hook = hook
+    return s
+
+
+def test_poke_returns_the_matched_value_once_the_condition_holds(hook, mocked_api):
+    mocked_api.get(SURVEY, json={"status": "open"})
+    mocked_api.get(SURVEY, json={"status": "closed", "totalCount": 3})
+    s = sensor(hook)
+    assert s.poke({}).is_done is False
+    result = s.poke({})
+    assert result.is_done and result.xcom_value == "closed"
+
+
+def test_poke_accepts_a_plain_callable(hook, mocked_api):
+    mocked_api.get(SURVEY, json={"status": "closed", "totalCount": 3})
+    s = sensor(hook, condition=lambda body: body["totalCount"] >= 3 and body["totalCount"])
+    assert s.poke({}).xcom_value == 3
+
+
+def test_deferrable_refuses_a_plain_callable_when_the_dag_is_parsed():
+    with pytest.raises(SurveySphereArgumentError, match="does not work with deferrable=True; use a declarative"):
+        sensor(condition=lambda body: True, deferrable=True)
+
+
+def test_404_is_a_permanent_error_unless_allowlisted(hook, mocked_api):
+    mocked_api.get(SURVEY, status=404, json={"error": "not_found"})
+    with pytest.raises(SurveySphereClientError, match="answered 404") as caught:
+        sensor(hook).poke({})
+    assert isinstance(caught.value, SurveySpherePermanentError)
+    assert sensor(hook, pending_statuses=(404,)).poke({}).is_done is False
+    with pytest.raises(SurveySphereArgumentError, match="only 4xx"):
+        sensor(pending_statuses=(500,))
+
+
+def test_poke_mode_runs_the_airflow_sensor_loop_and_times_out(hook, mocked_api):
+    mocked_api.get(SURVEY, json={"status": "open"})
+    s = sensor(hook, poke_interval=0, timeout=0)
+    with pytest.raises(AirflowSensorTimeout):
+        s.execute({})
+
+
+def test_deferrable_mode_defers_at_once_without_poking(set_connection, mocked):
+    s = sensor(deferrable=True, poke_interval=7, timeout=600, exponential_backoff=True, max_wait=60,
+               pending_statuses=(404,), query_params={"fields": "status"})
+    before = time.time()
+    with pytest.raises(TaskDeferred) as caught:
+        s.execute({})
+    assert len(mocked.calls) == 0  # no request from the worker: waiting is the trigger's job
+    deferral = caught.value
+    assert deferral.method_name == "execute_complete"
+    assert deferral.timeout.total_seconds() == 600
+    trigger = deferral.trigger
+    assert isinstance(trigger, SurveySphereTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["condition"] == CLOSED and kwargs["pending_statuses"] == [404]
+    assert kwargs["poke_interval"] == 7 and kwargs["exponential_backoff"] is True and kwargs["max_wait"] == 60
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    assert kwargs["query_params"] == {"fields": "status"}
+
+
+def test_deferral_resumes_with_the_triggers_event(set_connection):
+    """Defer, run the deferred trigger (against a scripted API), resume: the value reaches XCom."""
+    s = sensor(deferrable=True, poke_interval=1)
+    with pytest.raises(TaskDeferred) as caught:
+        s.execute({})
+    answers = iter([{"status": "open"}, {"status": "closed"}])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/connect/token":
+            return httpx.Response(200, json={"access_token": "t", "token_type": "Bearer", "expires_in": 3600})
+        return httpx.Response(200, json=next(answers))
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    trigger = caught.value.trigger
+    trigger.transport, trigger.sleep = httpx.MockTransport(handler), no_sleep
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first_event())
+    assert getattr(s, caught.value.method_name)({}, event=event.payload) == "closed"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        ({"status": "error", "message": "SurveySphere API GET /x answered 403", "permanent": True, "polls": 1},
+         SurveySphereTriggerPermanentError, "the trigger failed after 1 poll(s): SurveySphere API GET /x answered 403"),
+        ({"status": "error", "message": "SurveySphere API GET /x answered 503", "permanent": False, "polls": 4},
+         SurveySphereTriggerError, "answered 503"),
+        ({"status": "timeout", "message": "the condition did not hold", "polls": 9}, AirflowSensorTimeout, "timed out"),
+        (None, SurveySphereTriggerPermanentError, "sent no usable event"),
+        ({"status": "weird"}, SurveySphereTriggerPermanentError, "unknown status 'weird'"),
+    ],
+)
+def test_execute_complete_fails_clearly_on_anything_but_success(event, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        sensor(deferrable=True).execute_complete({}, event=event)
+    if error is SurveySphereTriggerError:
+        assert not isinstance(caught.value, SurveySpherePermanentError)  # the task's retries apply
+
+
+def test_soft_fail_skips_on_a_timeout_event():
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    s = sensor(deferrable=True, soft_fail=True)
+    with pytest.raises(AirflowSkipException):
+        s.resume_execution("execute_complete", {"event": {"status": "timeout", "message": "m", "polls": 2}}, {})
+
+
+def test_templated_fields_render_including_the_condition():
+    s = sensor(endpoint="api/v1/surveys/{{ params.survey }}",
+               condition={"key": "totalCount", "at_least": "{{ params.n }}"},
+               query_params={"since": "{{ ds }}"}, deferrable=True)
+    assert set(s.template_fields) == {"endpoint", "condition", "query_params", "headers"}
+    s.render_template_fields({"params": {"survey": "srv-0002", "n": 500}, "ds": "2026-11-02"})
+    assert s.endpoint == "api/v1/surveys/srv-0002"
+    assert s.condition == {"key": "totalCount", "at_least": "500"}
+    assert s.query_params == {"since": "2026-11-02"}
+    with pytest.raises(TaskDeferred) as caught:
+        s.execute({})
+    assert caught.value.trigger.serialize()[1]["condition"] == {"key": "totalCount", "at_least": "500"}
