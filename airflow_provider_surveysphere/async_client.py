@@ -186,7 +186,7 @@ class SurveySphereAsyncClient:
     ) -> Any:
         """GET ``endpoint`` with the bearer token and return its JSON; a non-2xx answer raises.
 
-        :raises SurveySphereClientError: a 4xx other than 408/429 (``status_code`` tells which)
+        :raises SurveySphereClientError: a 4xx other than 408/429 (``http_status`` tells which)
         :raises SurveySphereAPIError: a transient failure that outlasted the retries
         """
         url = self.url_for(endpoint)

@@ -128,8 +128,8 @@ class SurveySphereSensor(BaseSensorOperator):
         try:
             response = self.hook.request("GET", self.endpoint, params=self.query_params, headers=self.headers)
         except SurveySphereClientError as exc:
-            if exc.status_code in self.pending_statuses:
-                self.log.info("%s answered %s, which means not yet", self.endpoint, exc.status_code)
+            if exc.http_status in self.pending_statuses:
+                self.log.info("%s answered %s, which means not yet", self.endpoint, exc.http_status)
                 return PokeReturnValue(is_done=False)
             raise
         try:

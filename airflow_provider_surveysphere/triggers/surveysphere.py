@@ -138,9 +138,9 @@ class SurveySphereTrigger(_PollingTrigger, BaseTrigger):
                     try:
                         body = await client.get_json(self.endpoint, params=self.query_params, headers=self.headers)
                     except SurveySphereClientError as exc:
-                        if exc.status_code not in self.pending_statuses:
+                        if exc.http_status not in self.pending_statuses:
                             raise
-                        self.log.info("Poll %d: %s answered %s, which means not yet", polls, self.endpoint, exc.status_code)
+                        self.log.info("Poll %d: %s answered %s, which means not yet", polls, self.endpoint, exc.http_status)
                     else:
                         outcome = condition.evaluate(body)
                         if outcome.met:
