@@ -15,7 +15,7 @@ VENV  := .venv/airflow-$(AIRFLOW)
 PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW).txt
 
-.PHONY: demo test test-unit test-e2e venv bench lock clean
+.PHONY: demo test test-unit test-e2e test-s3 venv bench lock clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,19 @@ test-unit: venv
 test-e2e: venv
 	$(PY) -m pytest tests/e2e
 
+# Object-storage tests against moto's S3 server: a venv of their own (the Amazon provider, s3fs, moto).
+S3_VENV := .venv/airflow-$(AIRFLOW)-s3
+S3_PY   := $(S3_VENV)/bin/python
+
+$(S3_VENV)/.installed: requirements/airflow-$(AIRFLOW)-s3.txt pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(S3_VENV)
+	$(UV) pip install --quiet --python $(S3_PY) -r requirements/airflow-$(AIRFLOW)-s3.txt
+	$(UV) pip install --quiet --python $(S3_PY) --no-deps -e .
+	touch $@
+
+test-s3: $(S3_VENV)/.installed
+	$(S3_PY) -m pytest tests/s3
+
 demo: venv
 	$(PY) dags_examples/run_demo.py
 
@@ -58,7 +71,7 @@ bench: $(BENCH_VENV)/.installed
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 bench; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.3-s3 airflow-2.11-s3 bench; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
 

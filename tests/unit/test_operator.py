@@ -153,7 +153,7 @@ def test_response_filter_with_pagination_is_refused_at_definition():
 
 
 def test_template_fields():
-    assert set(SurveySphereOperator.template_fields) == {"endpoint", "query_params", "json", "data", "headers", "output_path"}
+    assert set(SurveySphereOperator.template_fields) == {"endpoint", "query_params", "json", "data", "headers", "output_path", "output_conn_id"}
 
 
 def test_writer_discards_the_temporary_file_on_failure(tmp_path):
