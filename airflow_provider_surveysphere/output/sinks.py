@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import uuid
@@ -54,7 +55,10 @@ class LocalSink:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.temporary = path.with_name(temporary_name(path.name))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # mkdir's word for "a part of the path is a file"
+            raise NotADirectoryError(errno.ENOTDIR, "a part of the path is a file, not a directory") from None
         self._file = open(self.temporary, "xb")  # noqa: SIM115 (closed by commit or abort)
 
     def write(self, data: bytes) -> int:

@@ -47,6 +47,11 @@ def _compressor(compression: str | None, sink: Sink) -> tuple[Any, Callable[[], 
     if compression == "gzip":
         stream = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0)  # type: ignore[arg-type]
         return stream, stream.close  # writes the gzip trailer, leaves the sink open
+    writer = _zstandard().ZstdCompressor().stream_writer(sink, closefd=False)
+    return writer, writer.close
+
+
+def _zstandard() -> Any:
     try:
         import zstandard
     except ImportError:
@@ -54,8 +59,7 @@ def _compressor(compression: str | None, sink: Sink) -> tuple[Any, Callable[[], 
             "compression",
             "zstd needs the zstandard package: pip install 'airflow-provider-surveysphere[zstd]'",
         ) from None
-    writer = zstandard.ZstdCompressor().stream_writer(sink, closefd=False)
-    return writer, writer.close
+    return zstandard
 
 
 class AtomicJsonLinesWriter:
@@ -90,6 +94,8 @@ class AtomicJsonLinesWriter:
             )
         self.location: OutputLocation = resolve_location(path, conn_id)
         self.compression = choose_compression(compression, self.location.name)
+        if self.compression == "zstd":
+            _zstandard()  # a missing library fails before anything is opened
         self.part_size = part_size
         self.records = 0
         self._sink: Sink | None = None
@@ -99,7 +105,7 @@ class AtomicJsonLinesWriter:
     def __enter__(self) -> AtomicJsonLinesWriter:
         sink = self._storage("opening", lambda: open_sink(self.location, self.part_size))
         self._sink = sink
-        self._stream, self._finish = _compressor(self.compression, sink)
+        self._stream, self._finish = self._storage("opening", lambda: _compressor(self.compression, sink))
         return self
 
     def write_records(self, records: list[Any]) -> None:
