@@ -15,7 +15,7 @@ VENV  := .venv/airflow-$(AIRFLOW)
 PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW).txt
 
-.PHONY: demo test test-unit test-e2e test-s3 venv bench lock clean
+.PHONY: demo test test-unit test-e2e test-s3 bench-s3 venv bench lock clean
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ $(S3_VENV)/.installed: requirements/airflow-$(AIRFLOW)-s3.txt pyproject.toml | $
 
 test-s3: $(S3_VENV)/.installed
 	$(S3_PY) -m pytest tests/s3
+
+# Export throughput and peak memory to S3 (moto) next to a local file (figures in BENCHMARKS.md).
+bench-s3: $(S3_VENV)/.installed
+	PYTHONPATH=. $(S3_PY) benchmarks/s3_export.py $(BENCH_ARGS)
 
 demo: venv
 	$(PY) dags_examples/run_demo.py
