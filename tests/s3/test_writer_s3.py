@@ -143,3 +143,14 @@ def test_store_down_mid_export_fails_at_the_next_part_as_a_transient_error(moto_
     assert moto_s3.keys(bucket) == []
     # The abort could not reach the store either: the log says so and names the lifecycle rule that cleans it.
     assert "AbortIncompleteMultipartUpload" in caplog.text
+
+
+
+def test_other_protocols_branch_publishes_by_rename(moto_s3, bucket, monkeypatch):
+    """The branch for stores without an abortable upload (az, sftp, ...), run against S3 by switching S3 to it."""
+    from airflow_provider_surveysphere.output import sinks
+
+    monkeypatch.setattr(sinks, "DIRECT_UPLOAD_PROTOCOLS", frozenset())
+    write(f"s3://{CONN_ID}@{bucket}/day/2026-11-01.jsonl", pages=1)
+    assert moto_s3.keys(bucket) == ["day/2026-11-01.jsonl"]  # the temporary sibling was moved, not left
+    assert ids(moto_s3.read(bucket, "day/2026-11-01.jsonl")) == list(range(2_000))
