@@ -252,3 +252,10 @@ def test_password_in_a_url_never_reaches_an_error():
     with pytest.raises(SurveySphereOutputError) as caught:
         resolve_location("nosuchscheme://user:hunter2@host/day.jsonl")
     assert "hunter2" not in str(caught.value) and "user:***@host" in str(caught.value)
+
+
+def test_output_conn_id_is_rendered_by_airflow(hook):
+    op = operator(hook, endpoint=ENDPOINT, records_key="data", output_path="s3://bucket/{{ ds }}.jsonl",
+                  output_conn_id="{{ params.storage }}")
+    op.render_template_fields({"params": {"storage": "aws_exports"}, "ds": "2026-11-01"})
+    assert (op.output_conn_id, op.output_path) == ("aws_exports", "s3://bucket/2026-11-01.jsonl")
