@@ -59,7 +59,7 @@ class LocalSink:
             path.parent.mkdir(parents=True, exist_ok=True)
         except FileExistsError:  # mkdir's word for "a part of the path is a file"
             raise NotADirectoryError(errno.ENOTDIR, "a part of the path is a file, not a directory") from None
-        self._file = open(self.temporary, "xb")  # noqa: SIM115 (closed by commit or abort)
+        self._file = open(self.temporary, "xb")  # closed by commit or abort
 
     def write(self, data: bytes) -> int:
         return self._file.write(data)
@@ -133,7 +133,7 @@ class DirectUploadSink:
         try:
             if discard is not None:
                 discard()
-        except Exception:
+        except Exception:  # noqa: BLE001 - cleanup must not hide the error that caused it
             log.warning(
                 "Could not abort the upload to %s; an incomplete multipart upload may remain until the bucket's "
                 "AbortIncompleteMultipartUpload lifecycle rule removes it",
@@ -180,7 +180,7 @@ class RenameSink:
                 self._file.close()
             if self.fs.exists(self.temporary):
                 self.fs.rm(self.temporary)
-        except Exception:  # cleanup must not hide the error that caused it
+        except Exception:  # noqa: BLE001 - cleanup must not hide the error that caused it
             log.warning("Could not remove the partial file %s", self.temporary, exc_info=True)
 
 

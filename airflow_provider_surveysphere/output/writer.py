@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
 from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
@@ -16,7 +16,6 @@ from airflow_provider_surveysphere.output.sinks import DEFAULT_PART_SIZE, S3_MIN
 if TYPE_CHECKING:
     from types import TracebackType
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COMPRESSIONS = ("infer", "gzip", "zstd", None)
@@ -90,7 +89,8 @@ class AtomicJsonLinesWriter:
     ) -> None:
         if not isinstance(part_size, int) or part_size < S3_MIN_PART_SIZE:
             raise SurveySphereArgumentError(
-                "output_part_size", f"is {part_size!r}; object stores take parts of at least 5 MiB ({S3_MIN_PART_SIZE})"
+                "output_part_size",
+                f"is {part_size!r}; object stores take parts of at least 5 MiB ({S3_MIN_PART_SIZE})",
             )
         self.location: OutputLocation = resolve_location(path, conn_id)
         self.compression = choose_compression(compression, self.location.name)

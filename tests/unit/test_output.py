@@ -96,7 +96,7 @@ def test_temporary_file_is_removed_when_the_rename_fails(tmp_path, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(sinks.os, "replace", replace)
-    with pytest.raises(SurveySphereOutputError, match="output_path: cannot write .*day.jsonl: publishing"):
+    with pytest.raises(SurveySphereOutputError, match=r"output_path: cannot write .*day\.jsonl: publishing"):
         with AtomicJsonLinesWriter(tmp_path / "day.jsonl") as writer:
             writer.write_records([{"id": 1}])
     assert all_files(tmp_path) == []
@@ -244,7 +244,7 @@ def test_undefined_storage_connection_fails_at_once_naming_it(hook, mocked_api, 
 
 
 def test_two_different_storage_connections_are_refused():
-    with pytest.raises(SurveySphereArgumentError, match="output_conn_id: is 'b' but output_path .* names .* 'a'"):
+    with pytest.raises(SurveySphereArgumentError, match=r"output_conn_id: is 'b' but output_path .* names .* 'a'"):
         resolve_location("s3://a@bucket/day.jsonl", "b")
 
 

@@ -30,7 +30,7 @@ with DAG(
     params={"storage_conn": Param("moto_s3", type="string")},
     tags=["surveysphere", "test"],
 ) as dag:
-    exec(README_EXAMPLE)  # noqa: S102 - the README's example, exactly as a reader would paste it
+    exec(README_EXAMPLE)  # the README's example, exactly as a reader would paste it
     SurveySphereOperator(
         task_id="export_gzip",
         endpoint="api/v1/surveys/srv-0002/responses",
