@@ -52,7 +52,9 @@ class SurveySphereOperator(BaseOperator):
     :param max_xcom_records: the most records a paginated call may return to XCom
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path", "output_conn_id")
+    template_fields: Sequence[str] = (
+        "endpoint", "query_params", "json", "data", "headers", "output_path", "output_conn_id",
+    )
     template_fields_renderers = {"query_params": "py", "json": "json", "data": "py", "headers": "json"}
     ui_color = "#e8f4fd"
 
