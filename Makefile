@@ -15,7 +15,7 @@ VENV  := .venv/airflow-$(AIRFLOW)
 PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW).txt
 
-.PHONY: demo test test-unit test-e2e venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-s3 bench-s3 venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,23 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_FLAGS_$(AIRFLOW))
 
+# Object-storage tests against moto's S3 server: a venv of their own (the Amazon provider, s3fs, moto).
+S3_VENV := .venv/airflow-$(AIRFLOW)-s3
+S3_PY   := $(S3_VENV)/bin/python
+
+$(S3_VENV)/.installed: requirements/airflow-$(AIRFLOW)-s3.txt pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(S3_VENV)
+	$(UV) pip install --quiet --python $(S3_PY) -r requirements/airflow-$(AIRFLOW)-s3.txt
+	$(UV) pip install --quiet --python $(S3_PY) --no-deps -e .
+	touch $@
+
+test-s3: $(S3_VENV)/.installed
+	$(S3_PY) -m pytest tests/s3
+
+# Export throughput and peak memory to S3 (moto) next to a local file (figures in BENCHMARKS.md).
+bench-s3: $(S3_VENV)/.installed
+	PYTHONPATH=. $(S3_PY) benchmarks/s3_export.py $(BENCH_ARGS)
+
 demo: venv
 	$(PY) dags_examples/run_demo.py
 
@@ -67,7 +84,7 @@ bench: $(BENCH_VENV)/.installed
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 bench dist; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.3-s3 airflow-2.11-s3 bench dist; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
 

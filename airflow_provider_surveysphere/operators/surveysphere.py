@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
-from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
-from airflow_provider_surveysphere.pagination import Page
-from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
-from airflow_provider_surveysphere.pagination import as_pagination
+from airflow_provider_surveysphere.output import DEFAULT_PART_SIZE, AtomicJsonLinesWriter, ExportProgress
+from airflow_provider_surveysphere.pagination import Page, as_pagination
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
+from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
 
 if TYPE_CHECKING:
     import requests
@@ -46,6 +45,11 @@ class SurveySphereOperator(BaseOperator):
     :param records_key: dotted path to the list of records in each page; None when the page is the list
     :param output_path: where to export the records as JSON Lines: a local path, ``file://`` URL or any
         scheme Airflow's object storage supports, or an ``ObjectStoragePath`` (templated)
+    :param output_conn_id: the Airflow connection of the object store (templated); else the URL's
+        ``conn_id@`` part (``s3://aws_default@bucket/key``), else an ``ObjectStoragePath``'s own
+    :param compression: ``"infer"`` (``.gz`` or ``.zst`` suffix), ``"gzip"``, ``"zstd"`` or None
+    :param output_part_size: bytes per part uploaded to an object store (at least 5 MiB; 8 MiB by default):
+        with one page, what the export holds in memory
     :param response_check: called with each answer; a false result fails the task
     :param response_filter: turns a single call's answer into the XCom value (single calls only)
     :param surveysphere_conn_id: the Airflow connection to use
@@ -55,7 +59,9 @@ class SurveySphereOperator(BaseOperator):
         offset pagination, see docs/pagination.md
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
+    template_fields: Sequence[str] = (
+        "endpoint", "query_params", "json", "data", "headers", "output_path", "output_conn_id",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "query_params": "py", "json": "json", "data": "py", "headers": "json"
     }
@@ -73,6 +79,9 @@ class SurveySphereOperator(BaseOperator):
         pagination: PaginationLike | None = None,
         records_key: str | None = None,
         output_path: str | os.PathLike[str] | ObjectStoragePath | None = None,
+        output_conn_id: str | None = None,
+        compression: str | None = "infer",
+        output_part_size: int = DEFAULT_PART_SIZE,
         response_check: Callable[[requests.Response], Any] | None = None,
         response_filter: Callable[[requests.Response], Any] | None = None,
         surveysphere_conn_id: str = SurveySphereHook.default_conn_name,
@@ -99,6 +108,9 @@ class SurveySphereOperator(BaseOperator):
         self.pagination = pagination
         self.records_key = records_key
         self.output_path = output_path
+        self.output_conn_id = output_conn_id
+        self.compression = compression
+        self.output_part_size = output_part_size
         self.response_check = response_check
         self.response_filter = response_filter
         self.surveysphere_conn_id = surveysphere_conn_id
@@ -191,25 +203,25 @@ class SurveySphereOperator(BaseOperator):
         return records
 
     def export(self, output_path: str | os.PathLike[str] | ObjectStoragePath) -> dict[str, Any]:
-        """Stream every record to ``output_path`` as JSON Lines, atomically."""
-        try:
-            path = as_storage_path(output_path)
-        except ValueError as exc:
-            raise SurveySphereArgumentError("output_path", str(exc)) from None
+        """Stream every record to ``output_path`` as JSON Lines, atomically.
+
+        The destination is checked before the first request; only the writer's own storage errors are
+        reported as output errors, an API error passes through as it is.
+        """
+        writer = AtomicJsonLinesWriter(
+            output_path, conn_id=self.output_conn_id, compression=self.compression, part_size=self.output_part_size
+        )
+        target = writer.location.describe()
         paginator = self._paginate()
         progress = ExportProgress(self.log)
-        self.log.info("Exporting %s to %s", self.endpoint, path)
-        try:
-            writer = AtomicJsonLinesWriter(path)
-            with writer:
-                for page in paginator.iter_pages():
-                    self.check(page)
-                    writer.write_records(page.records)
-                    progress.update(paginator.pages, paginator.records)
-        except OSError as exc:
-            raise SurveySphereArgumentError("output_path", f"cannot write {path}: {exc.strerror or exc}") from None
+        self.log.info("Exporting %s to %s", self.endpoint, target)
+        with writer:
+            for page in paginator.iter_pages():
+                self.check(page)
+                writer.write_records(page.records)
+                progress.update(paginator.pages, paginator.records)
         self.log.info(
             "Exported %d records in %d pages to %s (%.0f records/s)",
-            writer.records, paginator.pages, path, progress.rate(writer.records),
+            writer.records, paginator.pages, target, progress.rate(writer.records),
         )
-        return {"path": str(path), "records": writer.records, "pages": paginator.pages}
+        return {"path": writer.location.url, "records": writer.records, "pages": paginator.pages}

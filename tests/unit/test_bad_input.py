@@ -34,6 +34,7 @@ from airflow_provider_surveysphere.exceptions import (
 )
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
+from airflow_provider_surveysphere.output import SurveySphereOutputError
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
 from tests.unit.conftest import BASE_URL, CLIENT_SECRET, TOKEN_URL, token_answer
@@ -251,7 +252,7 @@ ROWS = [
     # -- operator arguments ------------------------------------------------------------------------------------
     Row("output path that cannot be written", _unwritable,
         lambda w: w.export(output_path=str(w.tmp_path / "a-file" / "sub" / "out.jsonl")),
-        SurveySphereArgumentError, True, ("output_path: cannot write", "a-file/sub/out.jsonl"), 0,
+        SurveySphereOutputError, True, ("output_path: cannot write", "a-file/sub/out.jsonl"), 0,
         [_previous_file_untouched]),
     Row("endpoint template that renders to nothing", _nothing, lambda w: w.rendered_export(endpoint="{{ params.blank }}"),
         SurveySphereArgumentError, True, ("endpoint:", "did its template render to nothing?"), 0),

@@ -161,11 +161,12 @@ def test_every_template_field_is_rendered_by_airflow(tmp_path):
             data="day={{ ds }}",
             headers={"X-Day": "{{ ds }}"},
             output_path=str(tmp_path) + "/{{ ds }}.jsonl",
+            output_conn_id="storage_{{ ds_nodash }}",
         )
-    op.render_template_fields({"ds": "2026-11-02"})
-    assert (op.endpoint, op.query_params, op.json, op.data, op.headers, op.output_path) == (
+    op.render_template_fields({"ds": "2026-11-02", "ds_nodash": "20261102"})
+    assert (op.endpoint, op.query_params, op.json, op.data, op.headers, op.output_path, op.output_conn_id) == (
         "api/v1/2026-11-02", {"since": "2026-11-02"}, {"day": "2026-11-02"}, "day=2026-11-02",
-        {"X-Day": "2026-11-02"}, f"{tmp_path}/2026-11-02.jsonl",
+        {"X-Day": "2026-11-02"}, f"{tmp_path}/2026-11-02.jsonl", "storage_20261102",
     )
 
 

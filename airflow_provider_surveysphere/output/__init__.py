@@ -1,0 +1,27 @@
+"""Exports to local files and object storage: JSON Lines, optionally compressed, published atomically.
+
+One module per job: :mod:`.location` (which path, which storage connection), :mod:`.sinks` (each
+store's native way of publishing a file all at once), :mod:`.writer` (records, compression, errors),
+:mod:`.errors` (permanent or transient), :mod:`.progress` (log lines of a long export).
+"""
+
+from __future__ import annotations
+
+from airflow_provider_surveysphere.output.errors import SurveySphereOutputError, SurveySphereOutputTransientError
+from airflow_provider_surveysphere.output.location import OutputLocation, as_storage_path, resolve_location
+from airflow_provider_surveysphere.output.progress import ExportProgress
+from airflow_provider_surveysphere.output.sinks import DEFAULT_PART_SIZE, DIRECT_UPLOAD_PROTOCOLS
+from airflow_provider_surveysphere.output.writer import AtomicJsonLinesWriter, encode_records
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "DIRECT_UPLOAD_PROTOCOLS",
+    "AtomicJsonLinesWriter",
+    "ExportProgress",
+    "OutputLocation",
+    "SurveySphereOutputError",
+    "SurveySphereOutputTransientError",
+    "as_storage_path",
+    "encode_records",
+    "resolve_location",
+]

@@ -1,0 +1,150 @@
+"""Where an export writes: a local path or an object storage URL, and the storage connection to use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.providers.common.compat.sdk import BaseHook, ObjectStoragePath
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.output.errors import SurveySphereOutputError
+
+LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
+
+
+@dataclass(frozen=True)
+class OutputLocation:
+    """A resolved export destination.
+
+    :param url: the destination as shown in logs and errors (no password)
+    :param protocol: the fsspec protocol, ``""`` or ``file`` for local files
+    :param conn_id: the Airflow connection of the store, None for the store's default credentials
+    :param local_path: the absolute local path (local files only)
+    :param storage_path: the object storage path (other protocols only)
+    """
+
+    url: str
+    protocol: str
+    conn_id: str | None
+    local_path: Path | None = None
+    storage_path: Any = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_path is not None
+
+    @property
+    def name(self) -> str:
+        return self.local_path.name if self.local_path is not None else str(self.storage_path.name)
+
+    @property
+    def fs_path(self) -> str:
+        """The path as the file system knows it (``bucket/key`` on object stores)."""
+        return str(self.local_path) if self.local_path is not None else str(self.storage_path.path)
+
+    @property
+    def bucket(self) -> str:
+        """The first component of the path: the bucket or container on object stores."""
+        return self.fs_path.lstrip("/").partition("/")[0]
+
+    @property
+    def key(self) -> str:
+        return self.fs_path.lstrip("/").partition("/")[2]
+
+    def describe(self) -> str:
+        if self.is_local:
+            return self.url
+        connection = repr(self.conn_id) if self.conn_id else "none (the store's default credentials)"
+        return f"{self.url} (storage connection {connection}, bucket {self.bucket!r}, key {self.key!r})"
+
+
+def _conn_id_of(path: Any) -> str | None:
+    # Airflow 3 has ObjectStoragePath.conn_id; Airflow 2.11 keeps it in the storage options only.
+    return getattr(path, "conn_id", None) or (getattr(path, "storage_options", None) or {}).get("conn_id")
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def _local(text: str) -> Path:
+    # "~" and relative paths mean what they mean in a shell: the user's home, the worker's directory.
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def _check_connection(url: str, conn_id: str) -> None:
+    """An undefined storage connection fails now, not after the store's default credentials time out."""
+    from airflow.exceptions import AirflowNotFoundException  # the same class as the Task SDK's on Airflow 3
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise SurveySphereOutputError(
+            url, f"the storage connection {conn_id!r} is not defined (output_conn_id or the user part of the URL)"
+        ) from None
+
+
+def resolve_location(output_path: str | os.PathLike[str] | Any, conn_id: str | None = None) -> OutputLocation:
+    """Resolve ``output_path`` and the storage connection to use.
+
+    The connection is ``conn_id`` (the operator's ``output_conn_id``), else the URL's user part
+    (``s3://conn_id@bucket/key``), else an ``ObjectStoragePath``'s own; two different ones are an error.
+
+    :param output_path: a local path (``~`` and relative paths allowed), a ``file://`` URL, any URL Airflow's
+        object storage knows, or an ``ObjectStoragePath``
+    :param conn_id: the storage connection, overriding none set on the path
+    """
+    conn_id = (conn_id or "").strip() or None
+    if isinstance(output_path, ObjectStoragePath):
+        text = str(output_path)
+        path_conn = _conn_id_of(output_path)
+        protocol = str(output_path.protocol or "")
+        if protocol in LOCAL_PROTOCOLS:
+            local = _local(str(output_path.path))
+            return OutputLocation(url=str(local), protocol="file", conn_id=None, local_path=local)
+    else:
+        text = os.fspath(output_path).strip()
+        if not text:
+            raise SurveySphereArgumentError("output_path", f"{text!r} is empty (did its template render to nothing?)")
+        parts = urlsplit(text)
+        protocol = parts.scheme.lower()
+        if protocol in LOCAL_PROTOCOLS or len(protocol) == 1:  # one letter: a Windows drive
+            local = _local(parts.netloc + parts.path if protocol == "file" and parts.netloc == "~" else
+                           parts.path if protocol == "file" else text)
+            return OutputLocation(url=str(local), protocol="file", conn_id=None, local_path=local)
+        path_conn = parts.username
+    url = _without_password(text)
+    if conn_id and path_conn and conn_id != path_conn:
+        raise SurveySphereArgumentError(
+            "output_conn_id", f"is {conn_id!r} but output_path {url} names the storage connection {path_conn!r}"
+        )
+    chosen = conn_id or path_conn
+    if chosen:
+        _check_connection(url, chosen)
+    try:
+        if isinstance(output_path, ObjectStoragePath) and not (conn_id and not path_conn):
+            storage_path = output_path
+        elif conn_id and not path_conn:
+            storage_path = ObjectStoragePath(text, conn_id=conn_id)
+        else:
+            storage_path = ObjectStoragePath(text)
+    except Exception as exc:  # unknown scheme, missing provider or library, malformed URL
+        raise SurveySphereOutputError(url, f"{type(exc).__name__}: {exc}") from exc
+    return OutputLocation(url=url, protocol=protocol, conn_id=chosen, storage_path=storage_path)
+
+
+def as_storage_path(path: str | os.PathLike[str] | Any) -> ObjectStoragePath:
+    """``path`` as an ``ObjectStoragePath``, resolved as an export destination is (``~``, relative, connection).
+
+    :param path: a local path, a ``file://`` URL, any URL Airflow's object storage knows, or an ``ObjectStoragePath``
+    """
+    location = resolve_location(path)
+    if location.local_path is not None:
+        return ObjectStoragePath(str(location.local_path))
+    return location.storage_path  # type: ignore[no-any-return]
