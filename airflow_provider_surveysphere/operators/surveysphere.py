@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.lineage import add_export_alias, emit_export_asset, operator_lineage
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ class SurveySphereOperator(BaseOperator):
     :param response_filter: turns a single call's answer into the XCom value (single calls only)
     :param surveysphere_conn_id: the Airflow connection to use
     :param max_xcom_records: the most records a paginated call may return to XCom
+    :param emit_asset: with ``output_path``, emit an Asset event for the exported file through the
+        alias :func:`~airflow_provider_surveysphere.lineage.export_alias` (see docs/lineage.md); False opts out
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
@@ -67,6 +70,7 @@ class SurveySphereOperator(BaseOperator):
         response_filter: Callable[[requests.Response], Any] | None = None,
         surveysphere_conn_id: str = SurveySphereHook.default_conn_name,
         max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
+        emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +93,9 @@ class SurveySphereOperator(BaseOperator):
         self.response_filter = response_filter
         self.surveysphere_conn_id = surveysphere_conn_id
         self.max_xcom_records = max_xcom_records
+        self.emit_asset = emit_asset
+        if output_path is not None and emit_asset:
+            add_export_alias(self)
 
     @cached_property
     def hook(self) -> SurveySphereHook:
@@ -183,4 +190,20 @@ class SurveySphereOperator(BaseOperator):
             "Exported %d records in %d pages to %s (%.0f records/s)",
             writer.records, paginator.pages, path, progress.rate(writer.records),
         )
-        return {"path": str(path), "records": writer.records, "pages": paginator.pages}
+        self.export_result = {"path": str(path), "records": writer.records, "pages": paginator.pages}
+        emit_export_asset(self, path, self.export_result)
+        return self.export_result
+
+    # -- OpenLineage (called by the OpenLineage provider when it is installed; see docs/lineage.md) ----------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The endpoint as input dataset, the export file (if any) as output dataset."""
+        return operator_lineage(self, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, plus the exported row count and size."""
+        return operator_lineage(self, complete=True)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on start: the datasets the failed run meant to read and write."""
+        return operator_lineage(self, complete=False)
