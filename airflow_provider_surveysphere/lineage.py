@@ -123,7 +123,10 @@ def add_export_alias(operator: Any) -> AssetAlias | None:
 
 
 def export_extra(operator: Any, result: Mapping[str, Any]) -> dict[str, Any]:
-    """The asset event's extra: records, pages, source endpoint and query window; no secret, no token."""
+    """The asset event's extra: records, pages, source endpoint and query window; no secret, no token.
+
+    Values are scalars only (Airflow 2.11 cannot register an alias event whose extra nests a dict).
+    """
     extra: dict[str, Any] = {
         "records": result["records"],
         "pages": result["pages"],
@@ -131,7 +134,8 @@ def export_extra(operator: Any, result: Mapping[str, Any]) -> dict[str, Any]:
     }
     window = query_window(operator.query_params)
     if window is not None:
-        extra["window"] = window
+        # Flat: Airflow 2.11 hashes the items of an event's extra emitted through an alias.
+        extra["window_start"], extra["window_end"] = window["start"], window["end"]
     return extra
 
 
@@ -151,8 +155,29 @@ def emit_export_asset(operator: Any, path: ObjectStoragePath, result: Mapping[st
         log.info("Not in a task run: no Asset event for %s", uri)
         return
     extra = export_extra(operator, result)
+    _register_alias_on_airflow_2(alias.name)
     outlet_events[alias].add(Asset(uri), extra=extra)
     log.info("Asset event for %s through alias %r: %s", uri, alias.name, extra)
+
+
+def _register_alias_on_airflow_2(name: str) -> None:
+    """Make sure Airflow 2.11 knows the alias before the task's events go through it.
+
+    A deployment's DAG processor registers the aliases of the DAGs it parses; ``airflow dags test`` does not,
+    and Airflow 2.11 then fails the finished task while it records the event. Airflow 3 creates what is
+    missing itself (and a task has no database access there).
+    """
+    try:
+        from airflow.models.dataset import DatasetAliasModel
+    except ImportError:  # Airflow 3
+        return
+    from sqlalchemy import select
+
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if session.scalar(select(DatasetAliasModel.id).where(DatasetAliasModel.name == name).limit(1)) is None:
+            session.add(DatasetAliasModel(name=name))
 
 
 # -- hook lineage -------------------------------------------------------------------------------------------

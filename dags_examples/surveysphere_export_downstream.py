@@ -45,7 +45,7 @@ with DAG(
             print(f"New export {uri}: {extra['records']} records in {extra['pages']} pages from {extra['source']}")
             if lines is not None and lines != extra["records"]:
                 raise ValueError(f"{uri} has {lines} lines but its asset event says {extra['records']} records")
-            loaded.append({"uri": uri, "records": extra["records"], "window": extra.get("window")})
+            loaded.append({"uri": uri, "records": extra["records"], "window_start": extra.get("window_start")})
         print(json.dumps(loaded))
         return loaded
 
