@@ -15,6 +15,8 @@ def test_example_dags_import_without_errors():
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES in conftest
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"surveysphere_daily_export", "surveysphere_fanout_export", "surveysphere_adhoc_call"}
+    assert set(bag.dag_ids) == {
+        "surveysphere_daily_export", "surveysphere_fanout_export", "surveysphere_adhoc_call", "surveysphere_export_downstream"
+    }
     for dag in bag.dags.values():
         assert "surveysphere" in dag.tags
