@@ -15,7 +15,7 @@ VENV  := .venv/airflow-$(AIRFLOW)
 PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW).txt
 
-.PHONY: demo test test-unit test-e2e test-s3 bench-s3 venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-s3 bench-s3 test-no-openlineage venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -66,6 +66,21 @@ bench-s3: $(S3_VENV)/.installed
 
 demo: venv
 	$(PY) dags_examples/run_demo.py
+
+# The provider without its optional OpenLineage extra: a venv from the same lock minus the OpenLineage
+# packages, where the export (Asset event included) must work and log nothing about lineage.
+NOOL_VENV := .venv/airflow-$(AIRFLOW)-no-openlineage
+NOOL_PY   := $(NOOL_VENV)/bin/python
+
+$(NOOL_VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(NOOL_VENV)
+	grep -v -E '^(apache-airflow-providers-openlineage|openlineage-)' $(LOCK) > $(NOOL_VENV)/requirements.txt
+	$(UV) pip install --quiet --python $(NOOL_PY) -r $(NOOL_VENV)/requirements.txt
+	$(UV) pip install --quiet --python $(NOOL_PY) --no-deps -e .
+	touch $@
+
+test-no-openlineage: $(NOOL_VENV)/.installed
+	$(NOOL_PY) -m pytest tests/unit/test_without_openlineage.py tests/e2e/test_example_dags.py -k "without_openlineage or daily_export_writes"
 
 # Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer;
 # bytecode is compiled at install so that PYTHONDONTWRITEBYTECODE does not slow every case's start.

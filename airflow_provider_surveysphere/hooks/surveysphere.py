@@ -21,6 +21,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereForeignHostError,
     transport_error,
 )
+from airflow_provider_surveysphere.lineage import record_hook_input
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, MAX_CONCURRENCY, Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import build_retry, build_session
@@ -236,6 +237,7 @@ class SurveySphereHook(BaseHook):
         except requests.RequestException as exc:
             raise transport_error(method, urlsplit(url).path, self.surveysphere_conn_id, exc) from None
         self.check_response(response)
+        record_hook_input(self, url)
         return response
 
     def check_response(self, response: requests.Response) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.lineage import add_export_alias, emit_export_asset, operator_lineage
 from airflow_provider_surveysphere.output import DEFAULT_PART_SIZE, AtomicJsonLinesWriter, ExportProgress
 from airflow_provider_surveysphere.pagination import Page, as_pagination
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
@@ -57,6 +58,8 @@ class SurveySphereOperator(BaseOperator):
     :param max_pages: fail rather than read more pages than this (default 100,000; None for no cap)
     :param max_concurrency: page requests in flight at once (default 1); more needs a page-number or
         offset pagination, see docs/pagination.md
+    :param emit_asset: with ``output_path``, emit an Asset event for the exported file through the
+        alias :func:`~airflow_provider_surveysphere.lineage.export_alias` (see docs/lineage.md); False opts out
     """
 
     template_fields: Sequence[str] = (
@@ -88,6 +91,7 @@ class SurveySphereOperator(BaseOperator):
         max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
         max_pages: int | None = DEFAULT_MAX_PAGES,
         max_concurrency: int = 1,
+        emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +121,9 @@ class SurveySphereOperator(BaseOperator):
         self.max_xcom_records = max_xcom_records
         self.max_pages = max_pages
         self.max_concurrency = max_concurrency
+        self.emit_asset = emit_asset
+        if output_path is not None and emit_asset:
+            add_export_alias(self)
 
     @cached_property
     def hook(self) -> SurveySphereHook:
@@ -224,4 +231,20 @@ class SurveySphereOperator(BaseOperator):
             "Exported %d records in %d pages to %s (%.0f records/s)",
             writer.records, paginator.pages, target, progress.rate(writer.records),
         )
-        return {"path": writer.location.url, "records": writer.records, "pages": paginator.pages}
+        self.export_result = {"path": writer.location.url, "records": writer.records, "pages": paginator.pages}
+        emit_export_asset(self, writer.location.as_storage_path(), self.export_result)
+        return self.export_result
+
+    # -- OpenLineage (called by the OpenLineage provider when it is installed; see docs/lineage.md) ----------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The endpoint as input dataset, the export file (if any) as output dataset."""
+        return operator_lineage(self, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, plus the exported row count and size."""
+        return operator_lineage(self, complete=True)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on start: the datasets the failed run meant to read and write."""
+        return operator_lineage(self, complete=False)

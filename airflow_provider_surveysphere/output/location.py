@@ -54,6 +54,12 @@ class OutputLocation:
     def key(self) -> str:
         return self.fs_path.lstrip("/").partition("/")[2]
 
+    def as_storage_path(self) -> ObjectStoragePath:
+        """The destination as an ``ObjectStoragePath`` (local files too)."""
+        if self.local_path is not None:
+            return ObjectStoragePath(str(self.local_path))
+        return self.storage_path  # type: ignore[no-any-return]
+
     def describe(self) -> str:
         if self.is_local:
             return self.url
@@ -90,7 +96,9 @@ def _check_connection(url: str, conn_id: str) -> None:
         ) from None
 
 
-def resolve_location(output_path: str | os.PathLike[str] | Any, conn_id: str | None = None) -> OutputLocation:
+def resolve_location(
+    output_path: str | os.PathLike[str] | Any, conn_id: str | None = None, *, check_connection: bool = True
+) -> OutputLocation:
     """Resolve ``output_path`` and the storage connection to use.
 
     The connection is ``conn_id`` (the operator's ``output_conn_id``), else the URL's user part
@@ -99,6 +107,8 @@ def resolve_location(output_path: str | os.PathLike[str] | Any, conn_id: str | N
     :param output_path: a local path (``~`` and relative paths allowed), a ``file://`` URL, any URL Airflow's
         object storage knows, or an ``ObjectStoragePath``
     :param conn_id: the storage connection, overriding none set on the path
+    :param check_connection: fail now when the storage connection is not defined (an export); False only
+        names the destination (lineage)
     """
     conn_id = (conn_id or "").strip() or None
     if isinstance(output_path, ObjectStoragePath):
@@ -125,7 +135,7 @@ def resolve_location(output_path: str | os.PathLike[str] | Any, conn_id: str | N
             "output_conn_id", f"is {conn_id!r} but output_path {url} names the storage connection {path_conn!r}"
         )
     chosen = conn_id or path_conn
-    if chosen:
+    if chosen and check_connection:
         _check_connection(url, chosen)
     try:
         if isinstance(output_path, ObjectStoragePath) and not (conn_id and not path_conn):
@@ -140,11 +150,10 @@ def resolve_location(output_path: str | os.PathLike[str] | Any, conn_id: str | N
 
 
 def as_storage_path(path: str | os.PathLike[str] | Any) -> ObjectStoragePath:
-    """``path`` as an ``ObjectStoragePath``, resolved as an export destination is (``~``, relative, connection).
+    """``path`` as an ``ObjectStoragePath``, resolved as an export destination is (``~``, relative paths).
+
+    Only names the destination: an undefined storage connection is the export's error, not this one's.
 
     :param path: a local path, a ``file://`` URL, any URL Airflow's object storage knows, or an ``ObjectStoragePath``
     """
-    location = resolve_location(path)
-    if location.local_path is not None:
-        return ObjectStoragePath(str(location.local_path))
-    return location.storage_path  # type: ignore[no-any-return]
+    return resolve_location(path, check_connection=False).as_storage_path()

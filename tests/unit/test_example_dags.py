@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags_examples"
+DAG_IDS = {
+    "surveysphere_daily_export", "surveysphere_fanout_export", "surveysphere_adhoc_call", "surveysphere_export_downstream",
+    "surveysphere_export_when_closed", "surveysphere_new_responses",
+}
+# Airflow 2.11 resolves a DatasetAlias schedule against the metadata database while it parses the DAG, and the
+# unit tests have none: tests/e2e/test_lineage.py parses that DAG (and runs it) on a real database instead.
+NEEDS_DATABASE_ON_2 = {"surveysphere_export_downstream"}
 
 
 def test_example_dags_import_without_errors():
@@ -13,9 +21,14 @@ def test_example_dags_import_without_errors():
     except ImportError:  # Airflow 2.11
         from airflow.models.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES in conftest
-    assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"surveysphere_daily_export", "surveysphere_fanout_export", "surveysphere_adhoc_call",
-                                "surveysphere_export_when_closed", "surveysphere_new_responses"}
-    for dag in bag.dags.values():
+    airflow_2 = version("apache-airflow").startswith("2.")
+    expected = DAG_IDS - NEEDS_DATABASE_ON_2 if airflow_2 else DAG_IDS
+    files = [p for p in sorted(DAGS_FOLDER.glob("surveysphere_*.py")) if not (airflow_2 and p.stem in NEEDS_DATABASE_ON_2)]
+    dags = {}
+    for path in files:
+        bag = DagBag(dag_folder=str(path))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES in conftest
+        assert bag.import_errors == {}
+        dags.update(bag.dags)
+    assert set(dags) == expected
+    for dag in dags.values():
         assert "surveysphere" in dag.tags

@@ -1,0 +1,52 @@
+"""Runs whenever the daily export has written a file: scheduled on the export's Asset, not on a clock.
+
+The export task emits an Asset event for each file it writes (its URI changes with the day, so the event
+goes through the task's asset alias, see docs/lineage.md). This DAG is scheduled on that alias and reads
+what it needs from the triggering event: the file and its record count, with no call to SurveySphere.
+Works on Airflow 3 (Assets) and on Airflow 2.11 (Datasets).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG, task
+from airflow_provider_surveysphere.lineage import export_alias
+
+
+def triggering_events(context: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``(uri, extra)`` of each asset event that triggered this run (Airflow 3 and 2.11 name them apart)."""
+    events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
+    found: dict[str, dict[str, Any]] = {}
+    for key in list(events):
+        for event in events[key]:
+            asset = getattr(event, "asset", None) or getattr(event, "dataset", None)
+            found[asset.uri] = dict(event.extra or {})
+    return sorted(found.items())
+
+
+with DAG(
+    dag_id="surveysphere_export_downstream",
+    description="Load each SurveySphere export once it is written",
+    schedule=[export_alias("surveysphere_daily_export", "export_responses")],
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    tags=["surveysphere", "example"],
+) as dag:
+
+    @task
+    def load_export(**context: Any) -> list[dict[str, Any]]:
+        """Stand-in for a warehouse load: check each new file against its event's record count."""
+        loaded = []
+        for uri, extra in triggering_events(context):
+            lines = sum(1 for _ in open(uri.removeprefix("file://"), "rb")) if uri.startswith("file://") else None
+            print(f"New export {uri}: {extra['records']} records in {extra['pages']} pages from {extra['source']}")
+            if lines is not None and lines != extra["records"]:
+                raise ValueError(f"{uri} has {lines} lines but its asset event says {extra['records']} records")
+            loaded.append({"uri": uri, "records": extra["records"], "window_start": extra.get("window_start")})
+        print(json.dumps(loaded))
+        return loaded
+
+    load_export()
