@@ -10,8 +10,10 @@ from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, ExportProgress, as_storage_path
+from airflow_provider_surveysphere.templating import template_errors_are_permanent
 
 if TYPE_CHECKING:
+    import jinja2
     import requests
 
     from airflow.providers.common.compat.sdk import Context
@@ -89,6 +91,13 @@ class SurveySphereOperator(BaseOperator):
         self.response_filter = response_filter
         self.surveysphere_conn_id = surveysphere_conn_id
         self.max_xcom_records = max_xcom_records
+
+    def render_template(
+        self, content: Any, context: Context, jinja_env: jinja2.Environment | None = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        """Airflow's rendering, with a template error failing the task at once (it fails on every retry)."""
+        with template_errors_are_permanent(self.task_id):
+            return super().render_template(content, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> SurveySphereHook:
