@@ -160,3 +160,19 @@ def test_backfill_re_exports_a_past_day(
     assert backfill["data_interval_start"].startswith(text)
     path = exports_base / "daily" / "survey=srv-0001" / f"{text}.jsonl"
     assert read_ids(path) == expected_ids(deploy_sandbox, 1, day, day + timedelta(days=1))
+
+
+def test_a_template_error_fails_at_once_without_spending_retries(deployment: Deployment) -> None:
+    """retries=2 with a 5-minute delay: without the permanent error the run would wait 10 minutes."""
+    dag_id = "surveysphere_bad_template"
+    deployment.wait_for_dag(dag_id)
+    deployment.unpause(dag_id)
+    run_id = deployment.trigger(dag_id)
+    run = deployment.wait_for_run(dag_id, run_id, timeout=240)
+
+    assert run["state"] == "failed"
+    (ti,) = deployment.task_instances(dag_id, run_id)
+    assert (ti["state"], ti["try_number"]) == ("failed", 1)
+    log = deployment.task_log(dag_id, run_id, "export_responses", 1)
+    assert "task 'export_responses': a templated field failed to render" in log
+    assert "no_such_name" in log
