@@ -13,7 +13,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.deploy.conftest import dags_folder, deploy_sandbox, deployment, exports_base  # noqa: F401 (fixtures)
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
@@ -26,10 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives Airflow's UI in headless Chromium")
 
 
 @pytest.fixture(scope="session")

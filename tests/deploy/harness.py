@@ -13,7 +13,7 @@ Everything is private to one folder: AIRFLOW_HOME, the SQLite database, the logs
 port (API, worker and triggerer log servers) is a free loopback port chosen at start. :meth:`Deployment.stop`
 ends every process it started and their children (SIGTERM, then SIGKILL), and runs at interpreter exit too.
 
-Use it from tests through ``tests/deploy/conftest.py`` (one deployment per test session), or by hand::
+Use it from tests through ``tests/deploy/fixtures.py`` (one deployment per test session), or by hand::
 
     with Deployment(tmp, env={"AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": ...}) as airflow:
         run_id = airflow.trigger("surveysphere_adhoc_call")

@@ -1,6 +1,6 @@
 """The example DAGs in a real deployment: triggered through the REST API, run by the scheduler's executor.
 
-Every test runs against the one deployment of the session (see conftest.py), one after the other, and
+Every test runs against the one deployment of the session (see fixtures.py), one after the other, and
 counts tokens as the difference of the sandbox's statistics around what it triggered.
 """
 

@@ -25,6 +25,8 @@ def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
     return airflow
 
 
+DAY = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
+
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:

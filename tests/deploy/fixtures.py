@@ -1,4 +1,8 @@
-"""Fixtures of the deployment tests: one real Airflow deployment and one sandbox for the whole session.
+"""Fixtures of the deployment and browser tests: one real Airflow deployment and one sandbox per session.
+
+Registered for the whole test tree by ``pytest_plugins`` in tests/conftest.py, so that the deployment and
+browser suites share one deployment when they run in one session (session fixtures start only when a
+test asks for them).
 
 The sandbox runs in this process (its statistics are read directly); Airflow's scheduler, DAG processor,
 triggerer and API server run as separate processes (see :mod:`tests.deploy.harness`). Tests that count
@@ -24,6 +28,7 @@ TEST_DAGS = Path(__file__).parent / "dags"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "deploy: runs a real Airflow deployment (scheduler, API server, ...)")
+    config.addinivalue_line("markers", "browser: drives Airflow's UI in headless Chromium")
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
