@@ -47,12 +47,12 @@ def tokens_issued(sandbox: SandboxServer) -> int:
     return sandbox.stats["tokens_issued"]
 
 
-def run_until_done(airflow: Deployment, dag_id: str, **trigger: Any) -> tuple[str, list[dict[str, Any]]]:
-    """Unpause (the scheduler adds the due scheduled run, if any), trigger one run, wait for every run."""
+def run_until_done(airflow: Deployment, dag_id: str, expected_runs: int, **trigger: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Trigger one run, unpause (the scheduler adds the due scheduled run, if any), wait for ``expected_runs``."""
     airflow.wait_for_dag(dag_id)
     run_id = airflow.trigger(dag_id, **trigger)
     airflow.unpause(dag_id)
-    runs = airflow.wait_for_all_runs(dag_id)
+    runs = airflow.wait_for_all_runs(dag_id, min_runs=expected_runs)
     return run_id, runs
 
 
@@ -74,7 +74,7 @@ def test_every_component_reports_healthy(deployment: Deployment) -> None:
 
 def test_adhoc_call_triggered_through_the_api(deployment: Deployment, deploy_sandbox: SandboxServer) -> None:
     before = tokens_issued(deploy_sandbox)
-    run_id, runs = run_until_done(deployment, "surveysphere_adhoc_call", conf={"survey_id": "srv-0002"})
+    run_id, runs = run_until_done(deployment, "surveysphere_adhoc_call", 1, conf={"survey_id": "srv-0002"})
 
     assert [run["state"] for run in runs] == ["success"]
     assert_all_succeeded_first_try(deployment, "surveysphere_adhoc_call", run_id)
@@ -90,7 +90,7 @@ def test_daily_export_scheduled_and_manual_runs_export_yesterday(
     """Unpausing schedules yesterday's run; a manual run without a logical date also exports yesterday."""
     manual_base = exports_base / "manual"
     before = tokens_issued(deploy_sandbox)
-    run_id, runs = run_until_done(deployment, "surveysphere_daily_export", conf={"export_base": str(manual_base)})
+    run_id, runs = run_until_done(deployment, "surveysphere_daily_export", 2, conf={"export_base": str(manual_base)})
 
     assert sorted(run["run_type"] for run in runs) == ["manual", "scheduled"]
     assert {run["state"] for run in runs} == {"success"}, runs
@@ -110,7 +110,7 @@ def test_fan_out_writes_beside_the_daily_export_with_one_token_per_task_run(
 ) -> None:
     fan_out_base = exports_base / "fan-out"
     before = tokens_issued(deploy_sandbox)
-    run_id, runs = run_until_done(deployment, "surveysphere_fanout_export", conf={"export_base": str(fan_out_base)})
+    run_id, runs = run_until_done(deployment, "surveysphere_fanout_export", 2, conf={"export_base": str(fan_out_base)})
 
     assert {run["state"] for run in runs} == {"success"}, runs
     instances = assert_all_succeeded_first_try(deployment, "surveysphere_fanout_export", run_id)
@@ -149,10 +149,9 @@ def test_backfill_re_exports_a_past_day(
     before = {run["dag_run_id"] for run in deployment.runs(dag_id)}
     if AIRFLOW_3:
         deployment.cli("backfill", "create", "--dag-id", dag_id, "--from-date", text, "--to-date", text)
-        runs = deployment.wait_for_all_runs(dag_id)
     else:
         deployment.cli("dags", "backfill", "--start-date", text, "--end-date", text, dag_id, timeout=600)
-        runs = deployment.wait_for_all_runs(dag_id)
+    runs = deployment.wait_for_all_runs(dag_id, min_runs=len(before) + 1)
     (backfill,) = [run for run in runs if run["dag_run_id"] not in before]
 
     assert backfill["run_type"] == "backfill"
