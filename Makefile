@@ -2,6 +2,11 @@
 #   make demo   run the daily export example DAG against the local SurveySphere sandbox
 #   make test   run the unit and end-to-end tests (on AIRFLOW=3.3 by default; AIRFLOW=2.11 for the other line)
 #
+# Other lines: AIRFLOW=3.0|3.1|3.2|3.3|2.11 picks the Airflow lock; PYTHON=/path/to/python3.X another
+# interpreter (its venv and lock carry a -py3.X suffix; Python 3.11 is the default the plain locks pin).
+#   make test-deploy    the example DAGs in a real deployment (scheduler, API server, ...), via the REST API
+#   make test-browser   the connection form in headless Chromium (Debian's chromium; installed when root)
+#
 # Each target creates what it needs: a tools virtualenv with a pinned uv, then one virtualenv per
 # Airflow line installed from the pinned lock in requirements/.
 
@@ -9,13 +14,17 @@ PYTHON  ?= python3
 AIRFLOW ?= 3.3
 UV_VERSION := 0.13.8
 
+PYVER   := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PYSUFFIX := $(if $(filter 3.11,$(PYVER)),,-py$(PYVER))
+
 TOOLS := .venv/tools
 UV    := $(TOOLS)/bin/uv
-VENV  := .venv/airflow-$(AIRFLOW)
+VENV  := .venv/airflow-$(AIRFLOW)$(PYSUFFIX)
 PY    := $(VENV)/bin/python
-LOCK  := requirements/airflow-$(AIRFLOW).txt
+LOCK  := requirements/airflow-$(AIRFLOW)$(PYSUFFIX).txt
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-e2e test-s3 bench-s3 test-no-openlineage venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-s3 bench-s3 test-no-openlineage test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -23,14 +32,18 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+$(LOCK):
+	@echo "No lock for Airflow $(AIRFLOW) on Python $(PYVER): $(LOCK) is missing (see requirements/)"; exit 1
+
 $(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml airflow_provider_surveysphere/__init__.py | $(UV)
 	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
+# The deployment and browser suites have targets of their own (they start a whole Airflow).
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/deploy --ignore=tests/browser
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
@@ -63,6 +76,32 @@ test-s3: $(S3_VENV)/.installed
 # Export throughput and peak memory to S3 (moto) next to a local file (figures in BENCHMARKS.md).
 bench-s3: $(S3_VENV)/.installed
 	PYTHONPATH=. $(S3_PY) benchmarks/s3_export.py $(BENCH_ARGS)
+
+# The extra Airflow and Python lines: the unit tests and the example DAGs run by `airflow dags test`.
+# Two example DAG runs per line (one plain export, one dynamically mapped) keep CI within its time budget.
+test-lines: venv
+	$(PY) -m pytest tests/unit \
+		tests/e2e/test_example_dags.py::test_daily_export_writes_every_record_of_the_interval_exactly_once \
+		tests/e2e/test_example_dags.py::test_fan_out_maps_one_task_and_one_token_per_survey
+
+test-deploy: venv
+	$(PY) -m pytest tests/deploy
+
+# Playwright drives Debian's chromium (no browser download): installed here when running as root,
+# otherwise one line says what is missing and the target fails.
+browser-deps: venv
+	$(UV) pip install --quiet --python $(PY) -r requirements/browser.txt
+	@test -x $(CHROMIUM) || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "test-browser needs Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)"; exit 1; fi
+	@test -x $(CHROMIUM) || { echo "test-browser: apt-get did not install $(CHROMIUM)"; exit 1; }
+
+test-browser: browser-deps
+	SURVEYSPHERE_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/browser
+
+# Both, sharing one deployment (what CI runs).
+test-deploy-browser: browser-deps
+	SURVEYSPHERE_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/deploy tests/browser
 
 demo: venv
 	$(PY) dags_examples/run_demo.py
@@ -99,9 +138,12 @@ bench: $(BENCH_VENV)/.installed
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.3-s3 airflow-2.11-s3 bench dist; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2 airflow-3.3-s3 airflow-2.11-s3 bench dist browser; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
+	cd requirements && for py in 3.10 3.12 3.13; do \
+		../$(UV) pip compile --quiet --python-version $$py --python-platform x86_64-manylinux_2_28 \
+			airflow-3.3-py$$py.in -o airflow-3.3-py$$py.txt; done
 
 # Release: the sdist and the wheel, built with the pinned tools of requirements/dist.txt and checked (twine,
 # their contents, the metadata a registry shows). smoke-wheel installs the wheel, not the checkout, into a

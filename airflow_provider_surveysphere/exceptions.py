@@ -152,3 +152,21 @@ class SurveySpherePaginationError(SurveySpherePermanentError):
 
 class SurveySphereResponseCheckError(SurveySpherePermanentError):
     """The operator's ``response_check`` returned a false value."""
+
+
+class SurveySphereTemplateError(SurveySpherePermanentError):
+    """A templated field of a SurveySphere task failed to render: the DAG must change, retries cannot help.
+
+    :param task_id: the task whose field failed
+    :param problem: Jinja's message (a name, never a rendered value)
+    """
+
+    def __init__(self, task_id: str, problem: str) -> None:
+        self.task_id = task_id
+        hint = ""
+        if "data_interval" in problem or "logical_date" in problem:
+            hint = (
+                "; a manual run on Airflow 3 without a logical date has no data interval: pass a logical date "
+                "(or a backfill), or take the dates from params or dag_run in the template"
+            )
+        super().__init__(f"task {task_id!r}: a templated field failed to render: {problem}{hint}")

@@ -11,11 +11,15 @@ from typing import Any
 
 from airflow_provider_surveysphere import __version__
 
+# The port stays visible: Airflow 3.3's connection list sends an empty port as 0 when it tests a
+# connection, and refuses the test when the stored port differs (NULL); a filled-in port makes Test work.
+# The connection reads port 0 as "no port" (the Base URL's own, or the scheme's default).
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port"],
+    "hidden-fields": ["schema"],
     "relabeling": {"host": "Base URL", "login": "Client ID", "password": "Client Secret"},
     "placeholders": {
         "host": "https://app.surveysphere.co.uk",
+        "port": "443",
         "login": "your client id",
         "password": "your client secret",
         "extra": '{"timeout": 60, "max_retries": 5}',

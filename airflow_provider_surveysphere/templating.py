@@ -15,16 +15,23 @@ The rules, field by field:
 - ``data``: a string is a legitimate raw body and is sent as is, with one exception: a string that
   is not JSON but is a Python dict literal (what a rendered dict looks like) is that mapping, sent
   form-encoded. JSON text stays raw text, as a user who wrote ``data='{"a": 1}'`` meant.
+
+And a template that Jinja cannot render (an undefined name, a syntax error) fails the same way on every
+try, so :func:`template_errors_are_permanent` fails the task at once, naming the task and the problem,
+instead of waiting for its retries.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+import jinja2
+
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereTemplateError
 
 #: How much of a rendered value an error message repeats.
 SHOWN = 80
@@ -101,3 +108,15 @@ def data_field(value: Any) -> Any:
         return value
     mapping = _python_literal(value.strip())
     return mapping if isinstance(mapping, Mapping) else value
+
+
+@contextmanager
+def template_errors_are_permanent(task_id: str) -> Iterator[None]:
+    """Turn a Jinja error raised inside the block into :class:`SurveySphereTemplateError`.
+
+    :param task_id: the task being rendered, named in the error
+    """
+    try:
+        yield
+    except jinja2.TemplateError as exc:
+        raise SurveySphereTemplateError(task_id, str(exc) or type(exc).__name__) from None

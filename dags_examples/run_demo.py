@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     print("Preparing the metadata database ...", flush=True)
     airflow.migrate()
     # One response every 30 s from 2026-11-01: the exported day holds 2,880 of them.
-    config = SandboxConfig(surveys=3, responses_per_survey=args.responses_per_survey, response_interval=30)
+    config = SandboxConfig(
+        surveys=3, responses_per_survey=args.responses_per_survey, response_interval=30, start=datetime(2026, 11, 1, tzinfo=timezone.utc)
+    )
     with SandboxServer(config=config) as sandbox:
         print(f"SurveySphere sandbox listening at {sandbox.base_url}", flush=True)
         env = {

@@ -2,7 +2,9 @@
 
 The run for the interval [data_interval_start, data_interval_end) asks for exactly the responses
 submitted in that half-open window, so consecutive runs never overlap nor leave a gap, and a rerun
-of an interval overwrites its own file.
+of an interval overwrites its own file. A manual run exports the day given in the ``day`` param, else
+its data interval, else (Airflow 3 without a logical date: no data interval) the day before it was
+triggered. To re-export past days, backfill (see docs/deployment.md) or trigger with ``{"day": "YYYY-MM-DD"}``.
 
 Change for your account: the ``endpoint`` (the paths here are the local sandbox's own illustrative
 paths: SurveySphere's data API is not published with this provider), ``survey_id``, and the export
@@ -13,7 +15,8 @@ folder under AIRFLOW_HOME. Any object storage URL Airflow knows (``s3://bucket/p
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -21,6 +24,23 @@ from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOpe
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
 DEFAULT_EXPORT_BASE = os.path.join(os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "surveysphere-exports")
+
+
+def export_window(day: str | None, dag_run: Any) -> tuple[datetime, datetime]:
+    """The half-open UTC window [since, until) a run exports (a template macro).
+
+    :param day: the ``day`` param (``YYYY-MM-DD``), or None
+    :param dag_run: the run; its data interval, else its trigger time (``run_after``) decides
+    """
+    if day:
+        since = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        return since, since + timedelta(days=1)
+    if dag_run.data_interval_start is not None and dag_run.data_interval_end > dag_run.data_interval_start:
+        return dag_run.data_interval_start, dag_run.data_interval_end
+    # Airflow 3, manual run without a logical date: no data interval; the whole UTC day before the trigger.
+    until = dag_run.run_after.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return until - timedelta(days=1), until
+
 
 with DAG(
     dag_id="surveysphere_daily_export",
@@ -34,7 +54,9 @@ with DAG(
     params={
         "survey_id": Param("srv-0001", type="string", description="The survey to export"),
         "export_base": Param(None, type=["null", "string"], description="Folder or object storage URL"),
+        "day": Param(None, type=["null", "string"], format="date", description="UTC day to export (YYYY-MM-DD)"),
     },
+    user_defined_macros={"export_window": export_window},
     default_args={"retries": 2},
     tags=["surveysphere", "example"],
 ) as dag:
@@ -44,8 +66,8 @@ with DAG(
         # CHANGE ME: the sandbox's illustrative endpoint; use your account's responses endpoint.
         endpoint="api/v1/surveys/{{ params.survey_id }}/responses",
         query_params={
-            "since": "{{ data_interval_start.isoformat() }}",  # inclusive
-            "until": "{{ data_interval_end.isoformat() }}",  # exclusive
+            "since": "{{ export_window(params.day, dag_run)[0].isoformat() }}",  # inclusive
+            "until": "{{ export_window(params.day, dag_run)[1].isoformat() }}",  # exclusive
         },
         # totalPages tells how many pages there are, so max_concurrency fetches exactly those, 4 at a time.
         pagination=PageNumberPagination(
@@ -56,6 +78,6 @@ with DAG(
         output_path=(
             "{{ params.export_base or var.value.get('surveysphere_export_base', '"
             + DEFAULT_EXPORT_BASE
-            + "') }}/survey={{ params.survey_id }}/{{ data_interval_start.strftime('%Y-%m-%d') }}.jsonl"
+            + "') }}/daily/survey={{ params.survey_id }}/{{ export_window(params.day, dag_run)[0].strftime('%Y-%m-%d') }}.jsonl"
         ),
     )

@@ -10,7 +10,7 @@ location (the ``export_base`` param or the ``surveysphere_export_base`` Variable
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
@@ -30,25 +30,38 @@ with DAG(
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
-    params={"export_base": Param(None, type=["null", "string"], description="Folder or object storage URL")},
+    params={
+        "export_base": Param(None, type=["null", "string"], description="Folder or object storage URL"),
+        "day": Param(None, type=["null", "string"], format="date", description="UTC day to export (YYYY-MM-DD)"),
+    },
     default_args={"retries": 2},
     tags=["surveysphere", "example"],
 ) as dag:
 
     @task
     def list_exports(**context: Any) -> list[dict[str, Any]]:
-        """One export per survey: its endpoint and its dated output path."""
+        """One export per survey: its endpoint, its window and its dated output path."""
         from airflow.providers.common.compat.sdk import Variable
 
-        base = context["params"]["export_base"] or Variable.get("surveysphere_export_base", DEFAULT_EXPORT_BASE)
-        day = context["data_interval_start"].strftime("%Y-%m-%d")
+        params, dag_run = context["params"], context["dag_run"]
+        base = params["export_base"] or Variable.get("surveysphere_export_base", DEFAULT_EXPORT_BASE)
+        if params["day"]:  # a past day, asked for by hand
+            since = datetime.strptime(params["day"], "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            until = since + timedelta(days=1)
+        elif dag_run.data_interval_start is not None and dag_run.data_interval_end > dag_run.data_interval_start:
+            since, until = dag_run.data_interval_start, dag_run.data_interval_end
+        else:  # Airflow 3, manual run without a logical date: the whole UTC day before the trigger
+            until = dag_run.run_after.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+            since = until - timedelta(days=1)
+        day = since.strftime("%Y-%m-%d")
         hook = SurveySphereHook("surveysphere_default")
         # CHANGE ME: the sandbox's illustrative endpoint that lists surveys.
         surveys = hook.paginate("api/v1/surveys", pagination=PageNumberPagination(page_size=100), records_key="data")
         return [
             {
                 "endpoint": f"api/v1/surveys/{survey['id']}/responses",
-                "output_path": f"{base}/survey={survey['id']}/{day}.jsonl",
+                "query_params": {"since": since.isoformat(), "until": until.isoformat()},
+                "output_path": f"{base}/fanout/survey={survey['id']}/{day}.jsonl",
             }
             for survey in surveys
         ]
@@ -56,10 +69,6 @@ with DAG(
     SurveySphereOperator.partial(
         task_id="export_survey",
         surveysphere_conn_id="surveysphere_default",
-        query_params={
-            "since": "{{ data_interval_start.isoformat() }}",
-            "until": "{{ data_interval_end.isoformat() }}",
-        },
         pagination=PageNumberPagination(page_size=500),
         records_key="data",
     ).expand_kwargs(list_exports())

@@ -15,8 +15,10 @@ from airflow_provider_surveysphere.output import DEFAULT_PART_SIZE, AtomicJsonLi
 from airflow_provider_surveysphere.pagination import Page, as_pagination
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
 from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
+from airflow_provider_surveysphere.templating import template_errors_are_permanent
 
 if TYPE_CHECKING:
+    import jinja2
     import requests
 
     from airflow.providers.common.compat.sdk import Context
@@ -124,6 +126,13 @@ class SurveySphereOperator(BaseOperator):
         self.emit_asset = emit_asset
         if output_path is not None and emit_asset:
             add_export_alias(self)
+
+    def render_template(
+        self, content: Any, context: Context, jinja_env: jinja2.Environment | None = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        """Airflow's rendering, with a template error failing the task at once (it fails on every retry)."""
+        with template_errors_are_permanent(self.task_id):
+            return super().render_template(content, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> SurveySphereHook:

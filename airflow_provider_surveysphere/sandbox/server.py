@@ -54,7 +54,14 @@ REALM = "surveysphere-sandbox"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_BODY_BYTES = 1 << 20
-DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # what tests pin; the default start is recent_start()
+DEFAULT_DAYS_BACK = 7
+
+
+def recent_start(days_back: int = DEFAULT_DAYS_BACK) -> datetime:
+    """Midnight UTC ``days_back`` days before now: default data covers the last days, so "yesterday" has responses."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_back)
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -72,8 +79,9 @@ class SandboxConfig:
     :param client_secret: the client secret the token endpoint accepts.
     :param token_lifetime: seconds an issued token stays valid (fractions allowed).
     :param surveys: number of surveys.
-    :param responses_per_survey: responses in each survey (generated lazily, millions are fine).
-    :param start: submission time of each survey's first response.
+    :param responses_per_survey: responses in each survey (generated lazily, millions are fine); the
+        default, one a minute for 14 days from ``start``, covers the last 7 days and the next 7.
+    :param start: submission time of each survey's first response; default midnight UTC 7 days ago.
     :param response_interval: seconds between consecutive responses of a survey.
     :param seed: makes the generated data and ``error_rate`` draws reproducible.
     :param token_endpoint_failures: the next this many token requests answer 503 (counts down).
@@ -98,8 +106,8 @@ class SandboxConfig:
     client_secret: str = "sandbox-secret"
     token_lifetime: float = 3600.0
     surveys: int = 3
-    responses_per_survey: int = 1000
-    start: datetime = DEFAULT_START
+    responses_per_survey: int = 14 * 24 * 60
+    start: datetime = field(default_factory=recent_start)
     response_interval: float = 60.0
     seed: int = 0
     token_endpoint_failures: int = 0

@@ -13,7 +13,7 @@ Everything is private to one folder: AIRFLOW_HOME, the SQLite database, the logs
 port (API, worker and triggerer log servers) is a free loopback port chosen at start. :meth:`Deployment.stop`
 ends every process it started and their children (SIGTERM, then SIGKILL), and runs at interpreter exit too.
 
-Use it from tests through ``tests/deploy/conftest.py`` (one deployment per test session), or by hand::
+Use it from tests through ``tests/deploy/fixtures.py`` (one deployment per test session), or by hand::
 
     with Deployment(tmp, env={"AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": ...}) as airflow:
         run_id = airflow.trigger("surveysphere_adhoc_call")
@@ -369,12 +369,12 @@ class Deployment:
             time.sleep(1)
         raise self._fail(f"run {run_id} of {dag_id} did not finish within {timeout:.0f} s: {self.run(dag_id, run_id)}")
 
-    def wait_for_all_runs(self, dag_id: str, timeout: float = 300) -> list[dict[str, Any]]:
-        """Wait until no run of ``dag_id`` is queued or running; return every run."""
+    def wait_for_all_runs(self, dag_id: str, min_runs: int = 1, timeout: float = 300) -> list[dict[str, Any]]:
+        """Wait until ``dag_id`` has at least ``min_runs`` runs and none is queued or running; return every run."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             runs = self.runs(dag_id)
-            if runs and all(run["state"] in FINISHED for run in runs):
+            if len(runs) >= min_runs and all(run["state"] in FINISHED for run in runs):
                 return runs
             time.sleep(1)
         raise self._fail(f"runs of {dag_id} did not finish within {timeout:.0f} s: {self.runs(dag_id)}")

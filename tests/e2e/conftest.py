@@ -26,9 +26,12 @@ def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
     return airflow
 
 
+DAY = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    config = SandboxConfig(surveys=4, responses_per_survey=6_000, response_interval=30)
+    config = SandboxConfig(surveys=4, responses_per_survey=6_000, response_interval=30, start=DAY[0])
     with SandboxServer(config=config) as server:
         yield server
 
@@ -72,5 +75,3 @@ def expected_ids(sandbox: SandboxServer, survey_number: int, since: datetime, un
     lo, hi = dataset.index_window(since, until)
     return [f"{dataset.survey_id(survey_number)}-r{index + 1:07d}" for index in range(lo, hi)]
 
-
-DAY = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))

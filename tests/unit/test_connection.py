@@ -43,6 +43,13 @@ def test_bare_host_means_https_and_port_is_kept():
     assert settings(host="127.0.0.1", port=8443).base_url == "https://127.0.0.1:8443"
 
 
+def test_port_zero_is_no_port_and_the_form_s_port_reaches_the_same_origin():
+    """Airflow 3.3's UI tests a connection with port 0 when its port is empty: 0 means "no port"."""
+    assert settings(host="https://app.surveysphere.co.uk", port=0).base_url == "https://app.surveysphere.co.uk"
+    assert settings(host="app.surveysphere.co.uk", port=443).origin == "https://app.surveysphere.co.uk"
+    assert settings(host="http://127.0.0.1:8765", port=8765).base_url == "http://127.0.0.1:8765"
+
+
 @pytest.mark.parametrize("host", ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"])
 def test_plain_http_is_allowed_to_loopback(host):
     assert settings(host=host).base_url == host

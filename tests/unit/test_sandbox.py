@@ -24,12 +24,15 @@ from airflow_provider_surveysphere.sandbox import server as server_module
 from airflow_provider_surveysphere.sandbox.data import Dataset, parse_timestamp
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+# The data these tests describe: 1,000 responses a minute apart from 2026-11-01 (the defaults are relative to now).
+def pinned() -> SandboxConfig:
+    return SandboxConfig(start=START, responses_per_survey=1000, response_interval=60)
 FORM = {"grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"}
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
+    with SandboxServer(config=pinned()) as server:
         yield server
 
 
@@ -232,7 +235,7 @@ def test_requests_by_token_uses_fingerprints(sandbox: SandboxServer, session: re
 
 
 def test_survey_listing_pagination() -> None:
-    with SandboxServer(config=SandboxConfig(surveys=5)) as server, requests.Session() as http:
+    with SandboxServer(config=SandboxConfig(surveys=5, start=START)) as server, requests.Session() as http:
         authed(server, http)
         pages = [get(http, server, "/api/v1/surveys", page=p, pageSize=2).json() for p in (1, 2, 3, 4)]
 
@@ -261,7 +264,7 @@ def test_one_survey_and_unknown_ids(sandbox: SandboxServer, session: requests.Se
 
 def test_data_is_deterministic_per_seed() -> None:
     def first_page(seed: int) -> list[dict[str, Any]]:
-        with SandboxServer(config=SandboxConfig(seed=seed)) as server, requests.Session() as http:
+        with SandboxServer(config=SandboxConfig(seed=seed, start=START)) as server, requests.Session() as http:
             authed(server, http)
             return get(http, server, "/api/v1/surveys/srv-0001/responses", pageSize=50).json()["data"]
 
@@ -369,7 +372,7 @@ def test_page_size_limit_applies_to_surveys(sandbox: SandboxServer, session: req
 
 
 def test_millions_of_responses_are_generated_lazily(session: requests.Session) -> None:
-    config = SandboxConfig(responses_per_survey=5_000_000)
+    config = SandboxConfig(start=START, responses_per_survey=5_000_000)
     with SandboxServer(config=config) as server:
         authed(server, session)
         last = get(session, server, "/api/v1/surveys/srv-0003/responses", page=5000, pageSize=1000).json()
@@ -385,7 +388,7 @@ def test_millions_of_responses_are_generated_lazily(session: requests.Session) -
 
 
 def test_page_generation_memory_does_not_grow_with_size() -> None:
-    dataset = SandboxConfig(responses_per_survey=50_000_000).dataset()
+    dataset = SandboxConfig(start=START, responses_per_survey=50_000_000).dataset()
     tracemalloc.start()
     try:
         dataset.response_page(1, 49_999, 1000, since=START + timedelta(days=100))
@@ -699,3 +702,16 @@ def test_cli_https(tmp_path: Path) -> None:
     assert health.json() == {"status": "ok"}
     assert process.returncode == 0
     assert not Path(ca_cert).exists()
+
+
+def test_default_data_covers_yesterday_and_today() -> None:
+    """A freshly scheduled daily export (yesterday's interval) finds a full day of responses."""
+    dataset = SandboxConfig().dataset()
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+
+    lo, hi = dataset.index_window(yesterday, today)
+    assert hi - lo == 24 * 60  # one a minute, all day
+    now = datetime.now(timezone.utc)
+    lo, hi = dataset.index_window(now - timedelta(hours=1), now)
+    assert hi - lo == 60  # and up to now

@@ -1,4 +1,8 @@
-"""Fixtures of the deployment tests: one real Airflow deployment and one sandbox for the whole session.
+"""Fixtures of the deployment and browser tests: one real Airflow deployment and one sandbox per session.
+
+Registered for the whole test tree by ``pytest_plugins`` in tests/conftest.py, so that the deployment and
+browser suites share one deployment when they run in one session (session fixtures start only when a
+test asks for them).
 
 The sandbox runs in this process (its statistics are read directly); Airflow's scheduler, DAG processor,
 triggerer and API server run as separate processes (see :mod:`tests.deploy.harness`). Tests that count
@@ -16,12 +20,15 @@ from typing import Any, Iterator
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
-from tests.deploy.harness import Deployment
+from tests.deploy.harness import DAGS_FOLDER, Deployment
+
+TEST_DAGS = Path(__file__).parent / "dags"
 
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "deploy: runs a real Airflow deployment (scheduler, API server, ...)")
+    config.addinivalue_line("markers", "browser: drives Airflow's UI in headless Chromium")
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -54,8 +61,17 @@ def exports_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dags_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example DAGs and the test-only DAGs of tests/deploy/dags, linked into one folder."""
+    folder = tmp_path_factory.mktemp("dags")
+    for path in [*sorted(DAGS_FOLDER.glob("surveysphere_*.py")), *sorted(TEST_DAGS.glob("*.py"))]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def deployment(
-    tmp_path_factory: pytest.TempPathFactory, deploy_sandbox: SandboxServer, exports_base: Path
+    tmp_path_factory: pytest.TempPathFactory, deploy_sandbox: SandboxServer, exports_base: Path, dags_folder: Path
 ) -> Iterator[Deployment]:
     """A running Airflow deployment whose ``surveysphere_default`` connection is the sandbox."""
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -63,7 +79,7 @@ def deployment(
         "AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": connection_json(deploy_sandbox),
         "AIRFLOW_VAR_SURVEYSPHERE_EXPORT_BASE": str(exports_base),
     }
-    airflow = Deployment(tmp_path_factory.mktemp("deployment"), env=env)
+    airflow = Deployment(tmp_path_factory.mktemp("deployment"), env=env, dags_folder=dags_folder)
     try:
         airflow.start()
         yield airflow
