@@ -15,8 +15,9 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -120,7 +121,10 @@ class SurveySphereAsyncClient:
             timeout=settings.timeout,
             verify=True if settings.verify is None else settings.verify,
             follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": f"airflow-provider-surveysphere httpx/{httpx.__version__}"},
+            headers={
+                "Accept": "application/json",
+                "User-Agent": f"airflow-provider-surveysphere httpx/{httpx.__version__}",
+            },
             transport=transport,
         )
 
@@ -164,7 +168,9 @@ class SurveySphereAsyncClient:
         )
         token = self.token_client.parse(as_requests_response(response), started)
         self.tokens_fetched += 1
-        log.info("Fetched a SurveySphere access token for client id %s (valid %.0f s)", settings.client_id, token.lifetime)
+        log.info(
+            "Fetched a SurveySphere access token for client id %s (valid %.0f s)", settings.client_id, token.lifetime
+        )
         return token
 
     # -- requests -----------------------------------------------------------------------------------------
@@ -197,7 +203,9 @@ class SurveySphereAsyncClient:
                 "GET", url, params=params, headers={**dict(headers or {}), "Authorization": f"Bearer {token}"}
             )
             if response.status_code == 401 and not renewed:
-                log.info("SurveySphere answered 401 to GET %s; renewing the token and re-sending once", urlsplit(url).path)
+                log.info(
+                    "SurveySphere answered 401 to GET %s; renewing the token and re-sending once", urlsplit(url).path
+                )
                 self.invalidate_token(token)
                 renewed = True
                 continue
@@ -223,7 +231,8 @@ class SurveySphereAsyncClient:
                 response.request.method, path, status, f"a redirect to {target}; use the final URL as the endpoint"
             )
         transient = status >= 500 or status in (408, 429)
-        raise (SurveySphereAPIError if transient else SurveySphereClientError)(response.request.method, path, status, excerpt)
+        error_class = SurveySphereAPIError if transient else SurveySphereClientError
+        raise error_class(response.request.method, path, status, excerpt)
 
     async def _send_with_retries(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send, retrying dropped connections and 429/5xx answers with backoff; ``Retry-After`` wins, capped."""
@@ -245,13 +254,15 @@ class SurveySphereAsyncClient:
                 if asked is not None and asked > self.max_retry_wait:
                     raise SurveySphereRetryAfterTooLongError(asked, self.max_retry_wait)
                 wait = self._backoff(attempt) if asked is None else asked
-                log.info("SurveySphere answered %s to %s %s; retrying in %.1f s", response.status_code, method, path, wait)
+                log.info(
+                    "SurveySphere answered %s to %s %s; retrying in %.1f s", response.status_code, method, path, wait
+                )
             attempt += 1
             await self.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
         wait = min(self.backoff_factor * (2**attempt), self.backoff_max, self.max_retry_wait)
-        return wait + random.uniform(0, self.backoff_jitter) if self.backoff_jitter else wait
+        return float(wait + random.uniform(0, self.backoff_jitter) if self.backoff_jitter else wait)
 
 
 def _is_tls_failure(exc: BaseException) -> bool:

@@ -15,7 +15,8 @@ written without ``+`` or a leading zero (``1e16``, ``1e-7`` where the standard l
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _std_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 

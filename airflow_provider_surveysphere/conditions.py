@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, cast
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
 
-ConditionSpec = Union[Mapping[str, Any], Callable[[Any], Any]]
+ConditionSpec = Mapping[str, Any] | Callable[[Any], Any]
 
 TESTS = ("equals", "in", "at_least", "at_most", "exists")
 _MISSING = object()
@@ -91,13 +92,13 @@ class _Leaf(Condition):
         if value is _MISSING:
             return False
         if test == "equals":
-            return value == expected
+            return bool(value == expected)
         if test == "in":
             return value in expected
         if value is None:
             return False
         bound = _comparable(self.key, test, expected, value)
-        return value >= bound if test == "at_least" else value <= bound
+        return bool(value >= bound if test == "at_least" else value <= bound)
 
 
 def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
@@ -159,7 +160,7 @@ class _Function(Condition):
 
 def import_callable(path: str) -> Callable[[Any], Any]:
     """Import ``pkg.mod.func`` or ``pkg.mod:func``; a clear error when it cannot."""
-    module_name, sep, name = path.partition(":") if ":" in path else path.rpartition(".")
+    module_name, _, name = path.partition(":") if ":" in path else path.rpartition(".")
     if not module_name or not name:
         raise SurveySphereArgumentError("condition", f"callable {path!r} is not an import path such as pkg.mod.func")
     try:
@@ -170,7 +171,7 @@ def import_callable(path: str) -> Callable[[Any], Any]:
         ) from None
     if not callable(function):
         raise SurveySphereArgumentError("condition", f"{path!r} is not callable")
-    return function
+    return cast("Callable[[Any], Any]", function)
 
 
 PLAIN_CALLABLE_REFUSED = (
@@ -242,4 +243,4 @@ def jsonable(spec: Mapping[str, Any]) -> dict[str, Any]:
             return [convert(v) for v in value]
         return value
 
-    return convert(spec)
+    return cast("dict[str, Any]", convert(spec))

@@ -8,9 +8,11 @@ nothing of tokens, sessions or retries.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
 
@@ -90,7 +92,7 @@ class ConcurrentFetcher:
         while self._next_index < horizon:
             index = self._next_index
             future = self._executor.submit(self.send, self.plan(index))
-            future.add_done_callback(lambda done, index=index: self._on_done(index, done))
+            future.add_done_callback(functools.partial(self._on_done, index))
             self._futures[index] = future
             self._next_index += 1
             self.scheduled += 1

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, as_storage_path
@@ -73,7 +74,7 @@ def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) 
     newest = parts[-1]
     mark: Any = None
     ids: set[str] = set()
-    with newest.open("rb") as part:
+    with newest.open("rb") as part:  # type: ignore[no-untyped-call, unused-ignore]
         for line in iter(part.readline, b""):  # Airflow 2.11's file wrapper cannot be iterated itself
             record = json.loads(line)
             value = record[time_key]

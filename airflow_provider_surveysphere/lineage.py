@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias, ObjectStoragePath, get_current_context
@@ -151,7 +152,7 @@ def emit_export_asset(operator: Any, path: ObjectStoragePath, result: Mapping[st
         return
     try:
         outlet_events = get_current_context()["outlet_events"]
-    except Exception:  # called outside a task run (a script, a test): there is no event to record
+    except Exception:  # noqa: BLE001 - called outside a task run (a script, a test): there is no event to record
         log.info("Not in a task run: no Asset event for %s", uri)
         return
     extra = export_extra(operator, result)
@@ -168,7 +169,7 @@ def _register_alias_on_airflow_2(name: str) -> None:
     missing itself (and a task has no database access there).
     """
     try:
-        from airflow.models.dataset import DatasetAliasModel
+        from airflow.models.dataset import DatasetAliasModel  # type: ignore[import-not-found, unused-ignore]
     except ImportError:  # Airflow 3
         return
     from sqlalchemy import select
@@ -186,7 +187,7 @@ def _register_alias_on_airflow_2(name: str) -> None:
 def _collector() -> Any:
     from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 
-    return get_hook_lineage_collector()
+    return get_hook_lineage_collector()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def record_hook_input(hook: Any, url: str) -> None:
@@ -211,7 +212,7 @@ def record_hook_output(hook: Any, uri: str) -> None:
 # -- OpenLineage (called by the OpenLineage provider's listener only) ---------------------------------------
 
 
-def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:
+def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:  # type: ignore[type-arg, unused-ignore]
     """The OpenLineage datasets of a SurveySphere task: the endpoint in, the export file out.
 
     :param operator: the SurveySphere operator, with its fields rendered
@@ -232,7 +233,7 @@ def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:
 
         path = as_storage_path(operator.output_path)
         namespace, name = openlineage_naming(output_uri(path))
-        facets = {}
+        facets: dict[str, Any] = {}
         result = getattr(operator, "export_result", None)
         if complete and result is not None:
             facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
@@ -245,5 +246,5 @@ def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:
 def _size_of(path: ObjectStoragePath) -> int | None:
     try:
         return int(path.stat().st_size)
-    except Exception:  # the size is a nicety; lineage must not fail the task
+    except Exception:  # noqa: BLE001 - the size is a nicety; lineage must not fail the task
         return None

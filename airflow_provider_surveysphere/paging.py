@@ -15,8 +15,9 @@ that the hook gives it: the loop knows nothing of tokens and sessions.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_surveysphere import codec
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySpherePaginationError
@@ -44,7 +45,8 @@ def records_of(body: Any, records_key: str | None, where: str) -> list[Any]:
         if not isinstance(body, list):
             raise SurveySpherePaginationError(
                 f"{where}: the body is a {type(body).__name__}, not a list of records; set records_key to the "
-                "field that holds them" + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
+                "field that holds them"
+                + (f" (keys: {', '.join(sorted(map(str, body))[:10])})" if isinstance(body, dict) else "")
             )
         return body
     try:
@@ -204,7 +206,8 @@ class Paginator(Iterator[Any]):
             empty_run = empty_run + 1 if not page.records and request is not None else 0
             if self.max_empty_pages is not None and empty_run >= self.max_empty_pages:
                 raise SurveySpherePaginationError(
-                    f"{self.first.endpoint}: {empty_run} empty pages in a row (pages {number - empty_run + 1}-{number}) "
+                    f"{self.first.endpoint}: {empty_run} empty pages in a row "
+                    f"(pages {number - empty_run + 1}-{number}) "
                     "each name a next page; stopping instead of looping (the server may page forever)"
                 )
             del page  # hold one page at a time: release it before the next is fetched

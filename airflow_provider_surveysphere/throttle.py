@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 #: Past the level a server refused, add one slot only after this many successes in a row.
 PROBE_SUCCESSES = 100

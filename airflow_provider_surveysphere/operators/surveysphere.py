@@ -14,8 +14,12 @@ from airflow_provider_surveysphere.lineage import add_export_alias, emit_export_
 from airflow_provider_surveysphere.output import DEFAULT_PART_SIZE, AtomicJsonLinesWriter, ExportProgress
 from airflow_provider_surveysphere.pagination import Page, as_pagination
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, check_max_concurrency
-from airflow_provider_surveysphere.templating import data_field, json_field, mapping_field
-from airflow_provider_surveysphere.templating import template_errors_are_permanent
+from airflow_provider_surveysphere.templating import (
+    data_field,
+    json_field,
+    mapping_field,
+    template_errors_are_permanent,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -128,7 +132,11 @@ class SurveySphereOperator(BaseOperator):
             add_export_alias(self)
 
     def render_template(
-        self, content: Any, context: Context, jinja_env: jinja2.Environment | None = None, seen_oids: set[int] | None = None
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
     ) -> Any:
         """Airflow's rendering, with a template error failing the task at once (it fails on every retry)."""
         with template_errors_are_permanent(self.task_id):

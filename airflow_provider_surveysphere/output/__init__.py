@@ -7,11 +7,12 @@ store's native way of publishing a file all at once), :mod:`.writer` (records, c
 
 from __future__ import annotations
 
+from airflow_provider_surveysphere.codec import encode_records
 from airflow_provider_surveysphere.output.errors import SurveySphereOutputError, SurveySphereOutputTransientError
 from airflow_provider_surveysphere.output.location import OutputLocation, as_storage_path, resolve_location
 from airflow_provider_surveysphere.output.progress import ExportProgress
 from airflow_provider_surveysphere.output.sinks import DEFAULT_PART_SIZE, DIRECT_UPLOAD_PROTOCOLS
-from airflow_provider_surveysphere.output.writer import AtomicJsonLinesWriter, encode_records
+from airflow_provider_surveysphere.output.writer import AtomicJsonLinesWriter
 
 __all__ = [
     "DEFAULT_PART_SIZE",

@@ -86,7 +86,7 @@ def _local(text: str) -> Path:
 
 def _check_connection(url: str, conn_id: str) -> None:
     """An undefined storage connection fails now, not after the store's default credentials time out."""
-    from airflow.exceptions import AirflowNotFoundException  # the same class as the Task SDK's on Airflow 3
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined, unused-ignore]
 
     try:
         BaseHook.get_connection(conn_id)

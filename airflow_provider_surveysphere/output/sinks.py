@@ -62,7 +62,7 @@ class LocalSink:
         self._file = open(self.temporary, "xb")  # closed by commit or abort
 
     def write(self, data: bytes) -> int:
-        return self._file.write(data)
+        return int(self._file.write(data))
 
     def commit(self) -> None:
         try:
@@ -119,7 +119,7 @@ class DirectUploadSink:
         fs.info(self.location.bucket)
 
     def write(self, data: bytes) -> int:
-        return self._file.write(data)
+        return int(self._file.write(data))
 
     def commit(self) -> None:
         try:
@@ -133,7 +133,7 @@ class DirectUploadSink:
         try:
             if discard is not None:
                 discard()
-        except Exception:  # noqa: BLE001 - cleanup must not hide the error that caused it
+        except Exception:
             log.warning(
                 "Could not abort the upload to %s; an incomplete multipart upload may remain until the bucket's "
                 "AbortIncompleteMultipartUpload lifecycle rule removes it",
@@ -160,7 +160,7 @@ class RenameSink:
         self._file = self.fs.open(self.temporary, "wb")
 
     def write(self, data: bytes) -> int:
-        return self._file.write(data)
+        return int(self._file.write(data))
 
     def commit(self) -> None:
         try:
@@ -180,7 +180,7 @@ class RenameSink:
                 self._file.close()
             if self.fs.exists(self.temporary):
                 self.fs.rm(self.temporary)
-        except Exception:  # noqa: BLE001 - cleanup must not hide the error that caused it
+        except Exception:
             log.warning("Could not remove the partial file %s", self.temporary, exc_info=True)
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_surveysphere.codec import encode_records
@@ -36,7 +35,7 @@ def _compressor(compression: str | None, sink: Sink) -> tuple[Any, Callable[[], 
     if compression is None:
         return sink, lambda: None
     if compression == "gzip":
-        stream = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0)  # type: ignore[arg-type]
+        stream = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0)  # type: ignore[call-overload, arg-type, unused-ignore]
         return stream, stream.close  # writes the gzip trailer, leaves the sink open
     writer = _zstandard().ZstdCompressor().stream_writer(sink, closefd=False)
     return writer, writer.close

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
@@ -61,7 +62,9 @@ class SurveySphereSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("endpoint", "condition", "query_params", "headers")
-    template_fields_renderers = {"condition": "json", "query_params": "py", "headers": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "condition": "json", "query_params": "py", "headers": "json"
+    }
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -100,7 +103,11 @@ class SurveySphereSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        self.defer(trigger=self.trigger(), method_name="execute_complete", timeout=timedelta(seconds=self._timeout_seconds()))
+        self.defer(
+            trigger=self.trigger(),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self._timeout_seconds()),
+        )
 
     def _timeout_seconds(self) -> float:
         timeout = self.timeout
@@ -111,11 +118,16 @@ class SurveySphereSensor(BaseSensorOperator):
         max_wait = self.max_wait
         return SurveySphereTrigger(
             endpoint=self.endpoint,
-            condition=self.condition,  # a Mapping: __init__ refused a plain callable in deferrable mode
+            # a Mapping: __init__ refused a plain callable in deferrable mode
+            condition=cast("Mapping[str, Any]", self.condition),
             surveysphere_conn_id=self.surveysphere_conn_id,
             query_params=self.query_params,
             headers=self.headers,
-            poke_interval=self.poke_interval.total_seconds() if isinstance(self.poke_interval, timedelta) else float(self.poke_interval),
+            poke_interval=(
+                self.poke_interval.total_seconds()
+                if isinstance(self.poke_interval, timedelta)
+                else float(self.poke_interval)
+            ),
             exponential_backoff=self.exponential_backoff,
             max_wait=max_wait.total_seconds() if isinstance(max_wait, timedelta) else max_wait,
             deadline=time.time() + self._timeout_seconds(),
@@ -136,7 +148,8 @@ class SurveySphereSensor(BaseSensorOperator):
             body = response.json()
         except ValueError:
             raise SurveySphereArgumentError(
-                "endpoint", f"{self.endpoint} answered {response.headers.get('Content-Type', 'no content type')}, not JSON"
+                "endpoint",
+                f"{self.endpoint} answered {response.headers.get('Content-Type', 'no content type')}, not JSON",
             ) from None
         outcome = condition.evaluate(body)
         self.log.info("The condition %s on %s", "holds" if outcome.met else "does not hold yet", self.endpoint)
@@ -145,7 +158,8 @@ class SurveySphereSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: return the matched value, or fail clearly."""
         if not isinstance(event, dict) or "status" not in event:
-            raise SurveySphereTriggerPermanentError(f"the trigger of {self.task_id} sent no usable event: {event!r}"[:300])
+            message = f"the trigger of {self.task_id} sent no usable event: {event!r}"
+            raise SurveySphereTriggerPermanentError(message[:300])
         status = event["status"]
         polls = event.get("polls")
         if status == "success":

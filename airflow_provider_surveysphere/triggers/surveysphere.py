@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from airflow.providers.common.compat.triggers import BaseEventTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from airflow_provider_surveysphere.async_client import Sleep, SurveySphereAsyncClient, load_settings
 from airflow_provider_surveysphere.conditions import compile_condition, jsonable, lookup
-from airflow_provider_surveysphere.exceptions import SurveySphereClientError, SurveySphereError, SurveySpherePermanentError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereClientError,
+    SurveySphereError,
+    SurveySpherePermanentError,
+)
 
 DEFAULT_CONN_ID = "surveysphere_default"
 
@@ -35,9 +39,9 @@ class _PollingTrigger:
     max_retry_wait: float
     #: Replaced in tests: awaited between polls and retries; the wall clock of deadlines; the monotonic
     #: clock of token expiry; the HTTP transport.
-    sleep: Sleep = staticmethod(asyncio.sleep)  # type: ignore[assignment]
-    wall_clock: Callable[[], float] = staticmethod(time.time)  # type: ignore[assignment]
-    clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
+    sleep: Sleep = staticmethod(asyncio.sleep)  # type: ignore[assignment, unused-ignore]
+    wall_clock: Callable[[], float] = staticmethod(time.time)  # type: ignore[assignment, unused-ignore]
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment, unused-ignore]
     transport: Any = None
 
     async def client(self) -> SurveySphereAsyncClient:
@@ -140,7 +144,9 @@ class SurveySphereTrigger(_PollingTrigger, BaseTrigger):
                     except SurveySphereClientError as exc:
                         if exc.http_status not in self.pending_statuses:
                             raise
-                        self.log.info("Poll %d: %s answered %s, which means not yet", polls, self.endpoint, exc.http_status)
+                        self.log.info(
+                            "Poll %d: %s answered %s, which means not yet", polls, self.endpoint, exc.http_status
+                        )
                     else:
                         outcome = condition.evaluate(body)
                         if outcome.met:
@@ -153,14 +159,13 @@ class SurveySphereTrigger(_PollingTrigger, BaseTrigger):
                     if self.deadline is not None and self.wall_clock() + wait > self.deadline:
                         remaining = max(0.0, self.deadline - self.wall_clock())
                         await self.sleep(remaining)
-                        yield TriggerEvent({"status": "timeout", "polls": polls,
-                                            "message": f"the condition did not hold on {self.endpoint} before the timeout "
-                                                       f"({polls} polls)"})
+                        message = f"the condition did not hold on {self.endpoint} before the timeout ({polls} polls)"
+                        yield TriggerEvent({"status": "timeout", "polls": polls, "message": message})
                         return
                     await self.sleep(wait)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # every failure becomes an event the task can act on
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an event the task can act on
             yield error_event(exc, polls)
 
 

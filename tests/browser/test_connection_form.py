@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxServer
+
 from tests.browser.conftest import SCREENSHOTS
 from tests.deploy.harness import ADMIN_PASSWORD, ADMIN_USER, AIRFLOW_3, Deployment
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+
 from tests.deploy.harness import DAGS_FOLDER, Deployment
 
 TEST_DAGS = Path(__file__).parent / "dags"

@@ -31,11 +31,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import psutil

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxServer
+
 from tests.deploy.harness import AIRFLOW_3, Deployment
 
 pytestmark = pytest.mark.deploy

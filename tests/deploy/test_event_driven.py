@@ -11,12 +11,13 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+
 from tests.deploy.conftest import connection_json
 from tests.deploy.harness import AIRFLOW_3, Deployment, DeploymentError
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.incremental import HighWaterMark, export_new_records, new_records, parts_of
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
-from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 RESPONSES = "api/v1/surveys/srv-0001/responses"
 

@@ -18,8 +18,8 @@ from airflow_provider_surveysphere.output import (
     SurveySphereOutputError,
     SurveySphereOutputTransientError,
     resolve_location,
+    sinks,
 )
-from airflow_provider_surveysphere.output import sinks
 from airflow_provider_surveysphere.output.errors import is_transient
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+
 from tests.unit.test_sandbox import start_cli, token_for
 
 

@@ -9,7 +9,11 @@ import httpx
 import pytest
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
-from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereClientError, SurveySpherePermanentError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereClientError,
+    SurveySpherePermanentError,
+)
 from airflow_provider_surveysphere.sensors.surveysphere import (
     SurveySphereSensor,
     SurveySphereTriggerError,

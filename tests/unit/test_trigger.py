@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from airflow_provider_surveysphere.triggers.surveysphere import (
     SurveySphereTrigger,
     next_interval,
 )
+
 from tests.unit.conftest import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL
 
 SURVEY_URL = f"{BASE_URL}/api/v1/surveys/srv-0001"
@@ -270,7 +272,7 @@ def test_round_trip_through_the_triggers_table_encoding():
 
 def test_round_trip_through_sdk_serde_on_airflow_3():
     serde = pytest.importorskip("airflow.sdk.serde", reason="airflow.sdk.serde exists on Airflow 3.2+ only")
-    classpath, kwargs = trigger_with_everything().serialize()
+    _classpath, kwargs = trigger_with_everything().serialize()
     assert serde.deserialize(json.loads(json.dumps(serde.serialize(kwargs)))) == kwargs
 
 

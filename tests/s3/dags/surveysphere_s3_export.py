@@ -11,9 +11,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow.timetables.interval import CronDataIntervalTimetable
-
 from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
