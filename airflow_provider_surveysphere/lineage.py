@@ -71,7 +71,7 @@ def output_uri(path: ObjectStoragePath) -> str:
     """The URI of an export file: ``file:///abs/path`` or ``<scheme>://bucket/key``, without a connection id."""
     protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
     if protocol in LOCAL_PROTOCOLS:
-        return "file://" + os.path.abspath(path.path)
+        return "file://" + os.path.abspath(str(path.path))
     return f"{URI_SCHEMES.get(protocol, protocol)}://{path.path.lstrip('/')}"
 
 
@@ -172,7 +172,7 @@ def _register_alias_on_airflow_2(name: str) -> None:
         from airflow.models.dataset import DatasetAliasModel  # type: ignore[import-not-found, unused-ignore]
     except ImportError:  # Airflow 3
         return
-    from sqlalchemy import select
+    from sqlalchemy import select  # type: ignore[import-untyped, unused-ignore]
 
     from airflow.utils.session import create_session
 

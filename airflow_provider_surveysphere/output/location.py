@@ -58,7 +58,7 @@ class OutputLocation:
         """The destination as an ``ObjectStoragePath`` (local files too)."""
         if self.local_path is not None:
             return ObjectStoragePath(str(self.local_path))
-        return self.storage_path  # type: ignore[no-any-return]
+        return self.storage_path  # type: ignore[no-any-return, unused-ignore]
 
     def describe(self) -> str:
         if self.is_local:
