@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+from airflow_provider_surveysphere.sandbox.server import DEFAULT_START
 
 from dags_examples.run_demo import LocalAirflow, sandbox_connection
 from tests.s3.conftest import CONN_ID
@@ -35,7 +36,7 @@ def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
 def test_readme_example_and_templated_storage_connection_export_to_s3(local_airflow, moto_s3, monkeypatch):
     for name in ("my-bucket", "exports-dag"):  # the README's bucket; never created by the export
         moto_s3.client.create_bucket(Bucket=name)
-    config = SandboxConfig(surveys=2, responses_per_survey=6_000, response_interval=30)
+    config = SandboxConfig(surveys=2, responses_per_survey=6_000, response_interval=30, start=DEFAULT_START)
     with SandboxServer(config=config) as sandbox:
         result = local_airflow.dags_test(
             "surveysphere_s3_export",

@@ -28,6 +28,7 @@ from airflow_provider_surveysphere.pagination import (
     PageNumberPagination,
 )
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+from airflow_provider_surveysphere.sandbox.server import DEFAULT_START
 from airflow_provider_surveysphere.token import TokenCache
 
 from tests.unit.conftest import BASE_URL
@@ -43,7 +44,7 @@ def window(records: int) -> dict[str, str]:
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(config=SandboxConfig(responses_per_survey=2_000)) as server:
+    with SandboxServer(config=SandboxConfig(responses_per_survey=2_000, start=DEFAULT_START)) as server:
         yield server
 
 
