@@ -126,9 +126,9 @@ class ConcurrentFetcher:
         future = self._futures.pop(index, None)
         if future is None:  # past a failed page: cannot happen, as the loop stops at that page
             raise SurveySpherePaginationError(f"page {index + 1} was not requested")
-        response = future.result()
-        self._schedule(index + 1)  # keep the window full while the loop reads this page
-        return response
+        # The window is not refilled until the loop asks for the next page: were this page the last (a short
+        # one), at most max_concurrency - 1 requests past it were sent.
+        return future.result()
 
     def close(self, *, failed: bool = False) -> None:
         """Stop: cancel what is not sent; after a success, wait for requests still in flight.

@@ -47,6 +47,15 @@ def test_a_failed_page_stops_new_requests_at_once():
     assert fetcher.scheduled == 4 and max(sent) <= 4
 
 
+def test_reading_a_page_that_turns_out_last_leaves_at_most_max_concurrency_minus_one_sent_past_it():
+    fetcher = ConcurrentFetcher(lambda request: "answer", plan, max_concurrency=8, max_pages=None, wait_for_total=False)
+    try:
+        assert fetcher.get(0, plan(0)) == "answer"  # the loop then finds page 1 short: the end
+    finally:
+        fetcher.close()
+    assert fetcher.scheduled == 8  # page 1 and the 7 ahead of it, not one more
+
+
 def test_a_request_other_than_the_planned_one_is_refused():
     fetcher = ConcurrentFetcher(lambda request: "x", plan, max_concurrency=2, max_pages=None, wait_for_total=False)
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 from importlib.metadata import entry_points
 
@@ -44,13 +47,35 @@ def test_providers_manager_knows_the_connection_type_without_deprecation_warning
     assert hook_info.connection_id_attribute_name == "surveysphere_conn_id"
 
 
-def test_connection_form_shows_the_extra_fields_and_labels_on_this_airflow_line():
-    from airflow.providers_manager import ProvidersManager
+EXTRA_FIELDS = ["max_retries", "scope", "timeout", "token_refresh_leeway", "token_url", "verify"]
 
-    manager = ProvidersManager()
-    widgets = [name for name in manager.connection_form_widgets if name.startswith("extra__surveysphere__")]
-    assert sorted(widgets) == sorted(
-        f"extra__surveysphere__{name}"
-        for name in ("token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway")
-    )
-    assert manager.field_behaviours["surveysphere"]["relabeling"]["password"] == "Client Secret"
+
+def test_connection_form_shows_the_extra_fields_and_labels_on_this_airflow_line():
+    """What the form of this line reads: Airflow 3's UI API (which mocks wtforms where FAB is absent, as on
+    3.0 and 3.1), or Airflow 2.11's providers manager (the FAB form)."""
+    try:
+        import airflow.api_fastapi.core_api.services.ui.connections  # noqa: F401
+    except ImportError:  # Airflow 2.11
+        from airflow.providers_manager import ProvidersManager
+
+        manager = ProvidersManager()
+        widgets = sorted(
+            name.removeprefix("extra__surveysphere__")
+            for name in manager.connection_form_widgets
+            if name.startswith("extra__surveysphere__")
+        )
+        assert widgets == EXTRA_FIELDS
+        assert manager.field_behaviours["surveysphere"]["relabeling"]["password"] == "Client Secret"
+        return
+    # A fresh process, as the API server is: this one's providers manager was already loaded without the mocks.
+    script = """if True:
+        import json
+        from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+        (meta,) = [hook for hook in HookMetaService.hook_meta_data() if hook.connection_type == "surveysphere"]
+        print(json.dumps({"extra": sorted(meta.extra_fields or {}), "standard": meta.standard_fields.model_dump()}))
+    """
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    meta = json.loads(result.stdout.strip().splitlines()[-1])
+    assert meta["extra"] == EXTRA_FIELDS
+    assert meta["standard"]["password"]["title"] == "Client Secret"
+    assert meta["standard"]["url_schema"]["hidden"] and not meta["standard"]["port"]["hidden"]
