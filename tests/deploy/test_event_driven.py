@@ -18,7 +18,7 @@ import pytest
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 
-from tests.deploy.conftest import connection_json
+from tests.deploy.fixtures import connection_json
 from tests.deploy.harness import AIRFLOW_3, Deployment, DeploymentError
 
 pytestmark = [
