@@ -6,7 +6,7 @@ message names the problem (the connection id and field, the status, the page or 
 no secret is in it, and how many HTTP calls were made: none for a configuration error, and no retry
 for any permanent error. The transient rows at the end show the other side: those are retried.
 
-The README's "Bad input" table and the table of docs/hardening.md list every row (checked below).
+The "Bad input" tables of docs/guarantees.md and docs/hardening.md list every row (checked below).
 Template rows render the operator's fields with Airflow's own ``render_template_fields``.
 """
 
@@ -89,7 +89,7 @@ class World:
 class Row:
     """One kind of bad input.
 
-    :param kind: what is wrong, as the README's table says it
+    :param kind: what is wrong, as the table of docs/guarantees.md says it
     :param arrange: sets up the connection and the server's answers
     :param act: the public call that must fail
     :param error: the exact error class expected
@@ -302,7 +302,7 @@ def _normalized(kind: str) -> str:
 
 def test_the_documented_tables_list_every_row():
     root = Path(__file__).parents[2]
-    documented = _table_kinds((root / "README.md").read_text(), "## Bad input")
+    documented = _table_kinds((root / "docs" / "guarantees.md").read_text(), "## Bad input")
     new_rows = _table_kinds((root / "docs" / "hardening.md").read_text(), "## Bad input")
     kinds = {_normalized(row.kind) for row in ROWS}
     assert kinds - documented - new_rows == set()  # every row is documented
