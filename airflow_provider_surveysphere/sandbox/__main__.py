@@ -9,8 +9,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from airflow_provider_surveysphere.sandbox.config import SandboxConfig
 from airflow_provider_surveysphere.sandbox.data import parse_timestamp
-from airflow_provider_surveysphere.sandbox.server import SandboxConfig, SandboxServer
+from airflow_provider_surveysphere.sandbox.server import SandboxServer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,21 +19,25 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="surveysphere-sandbox",
         description="Serve a local SurveySphere API sandbox until interrupted.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # adds "(default: ...)" where help lacks it
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
     parser.add_argument("--https", action="store_true", help="serve HTTPS with a generated certificate")
-    parser.add_argument("--surveys", type=int, default=defaults.surveys)
-    parser.add_argument("--responses-per-survey", type=int, default=defaults.responses_per_survey)
+    parser.add_argument("--surveys", type=int, default=defaults.surveys, help="number of surveys")
+    parser.add_argument("--responses-per-survey", type=int, default=defaults.responses_per_survey,
+                        help="responses in each survey")
     parser.add_argument("--response-interval", type=float, default=defaults.response_interval,
                         help="seconds between consecutive responses (default: %(default)s)")
     parser.add_argument("--start", type=parse_timestamp, default=defaults.start,
-                        help="submission time of the first response (ISO 8601)")
+                        help="submission time of the first response, ISO 8601 "
+                             "(default: midnight UTC 7 days ago, now %(default)s)")
     parser.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime,
                         help="seconds a token stays valid (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--client-id", default=defaults.client_id)
-    parser.add_argument("--client-secret", default=defaults.client_secret)
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the generated data")
+    parser.add_argument("--client-id", default=defaults.client_id, help="client id the token endpoint accepts")
+    parser.add_argument("--client-secret", default=defaults.client_secret,
+                        help="client secret the token endpoint accepts")
     parser.add_argument("--latency", type=float, default=defaults.latency,
                         help="seconds of delay added to every request (default: %(default)s)")
     parser.add_argument("--latency-jitter", type=float, default=defaults.latency_jitter,

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer, token_fingerprint
-from airflow_provider_surveysphere.sandbox import server as server_module
+from airflow_provider_surveysphere.sandbox import certificates as certificates_module
 from airflow_provider_surveysphere.sandbox.data import Dataset, parse_timestamp
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -632,7 +632,8 @@ def test_https_with_generated_ca(session: requests.Session) -> None:
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_https_with_openssl_fallback(monkeypatch: pytest.MonkeyPatch, session: requests.Session) -> None:
-    monkeypatch.setattr(server_module, "_certificates_with_cryptography", server_module._certificates_with_openssl)
+    monkeypatch.setattr(certificates_module, "_certificates_with_cryptography",
+                        certificates_module._certificates_with_openssl)
 
     with SandboxServer(https=True) as server:
         assert server.ca_cert_path is not None

@@ -1,0 +1,163 @@
+"""Sandbox settings: :class:`SandboxConfig`, its validation and conversion helpers, the default start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_surveysphere.sandbox.data import Dataset, format_timestamp, parse_timestamp
+
+__all__ = ["DEFAULT_DAYS_BACK", "DEFAULT_START", "SandboxConfig", "recent_start"]
+
+DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # what tests pin; the default start is recent_start()
+DEFAULT_DAYS_BACK = 7
+
+
+def recent_start(days_back: int = DEFAULT_DAYS_BACK) -> datetime:
+    """Midnight UTC ``days_back`` days before now: default data covers the last days, so "yesterday" has responses."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_back)
+
+
+@dataclass
+class SandboxConfig:
+    """Credentials, data shape and failure knobs of a sandbox; mutable while the server runs.
+
+    Failure knobs are off by default. The ``*_every`` knobs count data requests that carried a
+    valid token (since start or the last reset), so their effect is reproducible; when several
+    fire on the same request, a drop wins over a 429, which wins over a 500.
+
+    :param client_id: the client id the token endpoint accepts.
+    :param client_secret: the client secret the token endpoint accepts.
+    :param token_lifetime: seconds an issued token stays valid (fractions allowed).
+    :param surveys: number of surveys.
+    :param responses_per_survey: responses in each survey (generated lazily, millions are fine); the
+        default, one a minute for 14 days from ``start``, covers the last 7 days and the next 7.
+    :param start: submission time of each survey's first response; default midnight UTC 7 days ago.
+    :param response_interval: seconds between consecutive responses of a survey.
+    :param seed: makes the generated data and ``error_rate`` draws reproducible.
+    :param token_endpoint_failures: the next this many token requests answer 503 (counts down).
+    :param error_rate: fraction of data requests answered 500, drawn from ``random.Random(seed)``.
+    :param error_every: every Nth data request answers 500 (0 = off).
+    :param rate_limit_every: every Nth data request answers 429 with ``Retry-After`` (0 = off).
+    :param retry_after: whole seconds sent in ``Retry-After`` with a 429.
+    :param latency: seconds of delay added to every token and data request.
+    :param drop_every: every Nth data request closes the connection without answering (0 = off).
+    :param revoke_after: revoke a token once this many data requests were made with it (0 = off).
+    :param revoke_times: how many tokens ``revoke_after`` revokes in all (0 = no limit).
+    :param latency_jitter: up to this many more seconds of delay, drawn per request (uniform, seeded).
+    :param concurrency_limit: a request arriving while this many are in flight answers 429 with
+        ``Retry-After`` at once, without the latency (0 = no limit).
+    :param close_survey: a survey whose status turns ``closed`` at ``close_at`` (empty = none).
+    :param close_at: ISO 8601 time at which ``close_survey`` closes (empty = stays open until set).
+    :param live_survey: a survey whose responses keep arriving: only its first ``live_visible`` exist.
+    :param live_visible: how many of ``live_survey``'s responses have arrived (grows with ``/__sandbox/arrive``).
+    """
+
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    token_lifetime: float = 3600.0
+    surveys: int = 3
+    responses_per_survey: int = 14 * 24 * 60
+    start: datetime = field(default_factory=recent_start)
+    response_interval: float = 60.0
+    seed: int = 0
+    token_endpoint_failures: int = 0
+    error_rate: float = 0.0
+    error_every: int = 0
+    rate_limit_every: int = 0
+    retry_after: int = 1
+    latency: float = 0.0
+    drop_every: int = 0
+    revoke_after: int = 0
+    revoke_times: int = 1
+    latency_jitter: float = 0.0
+    concurrency_limit: int = 0
+    close_survey: str = ""
+    close_at: str = ""
+    live_survey: str = ""
+    live_visible: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError if a field holds an impossible value."""
+        if self.response_interval <= 0:
+            raise ValueError("response_interval must be positive")
+        if not 0 <= self.error_rate <= 1:
+            raise ValueError("error_rate must be between 0 and 1")
+        for name in ("surveys", "responses_per_survey", "token_endpoint_failures", "error_every",
+                     "rate_limit_every", "retry_after", "drop_every", "revoke_after", "revoke_times",
+                     "concurrency_limit"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.token_lifetime < 0 or self.latency < 0 or self.latency_jitter < 0:
+            raise ValueError("token_lifetime, latency and latency_jitter must not be negative")
+        _validate_waiting_fields(self)
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set fields from JSON-style values (``start`` may be an ISO 8601 string), all or none.
+
+        :param values: field names mapped to new values.
+        :raises ValueError: for an unknown field, a value of the wrong type or an impossible value.
+        """
+        types = {f.name: str(f.type) for f in fields(self)}  # annotations are strings here
+        converted = {}
+        for name, value in values.items():
+            if name not in types:
+                raise ValueError(f"unknown config field {name!r}")
+            converted[name] = _convert_field(name, types[name], value)
+        replace(self, **converted)  # validates the combination before anything changes
+        for name, value in converted.items():
+            setattr(self, name, value)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict, without ``client_secret``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "client_secret"}
+        values["start"] = format_timestamp(self.start)
+        return values
+
+    def dataset(self) -> Dataset:
+        """The data set these settings describe."""
+        return Dataset(
+            seed=self.seed,
+            surveys=self.surveys,
+            responses_per_survey=self.responses_per_survey,
+            start=self.start,
+            response_interval=self.response_interval,
+        )
+
+
+def _validate_waiting_fields(config: SandboxConfig) -> None:
+    """The fields of the waiting examples: a survey that closes, a survey whose responses keep arriving."""
+    if config.close_at:
+        parse_timestamp(config.close_at)  # ValueError names the text
+    if config.live_visible < 0:
+        raise ValueError("live_visible must not be negative")
+
+
+def _survey_status(config: SandboxConfig, survey: dict[str, Any]) -> dict[str, Any]:
+    """``survey`` with the status ``close_survey``/``close_at`` give it now."""
+    if config.close_survey and survey["id"] == config.close_survey:
+        closed = bool(config.close_at) and datetime.now(timezone.utc) >= parse_timestamp(config.close_at)
+        survey = {**survey, "status": "closed" if closed else "open"}
+    return survey
+
+
+def _convert_field(name: str, type_name: str, value: Any) -> Any:
+    if type_name == "datetime":
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be an ISO 8601 string")
+        return parse_timestamp(value)
+    if type_name == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number")
+    if type_name == "int" and not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    return value
