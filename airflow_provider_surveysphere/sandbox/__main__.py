@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -12,6 +13,19 @@ from types import FrameType
 from airflow_provider_surveysphere.sandbox.config import SandboxConfig
 from airflow_provider_surveysphere.sandbox.data import parse_timestamp
 from airflow_provider_surveysphere.sandbox.server import SandboxServer
+
+#: SandboxConfig fields offered as options of their own, with the help text of the class's docstring.
+KNOBS = (
+    "token_endpoint_failures", "error_rate", "error_every", "rate_limit_every", "drop_every", "revoke_after",
+    "revoke_times", "close_survey", "close_at", "live_survey", "live_visible",
+)
+
+
+def _help_of(name: str) -> str:
+    """The ``:param name:`` text of SandboxConfig's docstring, joined onto one line."""
+    doc = SandboxConfig.__doc__ or ""
+    match = re.search(rf":param {name}: (.*?)(?=\n\s*:param |\n\s*$|\Z)", doc, re.S)
+    return " ".join(match.group(1).split()).replace("%", "%%") if match else name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="answer 429 past this many requests in flight; 0 = no limit (default: %(default)s)")
     parser.add_argument("--retry-after", type=int, default=defaults.retry_after,
                         help="seconds sent in Retry-After with a 429 (default: %(default)s)")
+    faults = parser.add_argument_group("failures and waiting (SandboxConfig fields; also settable at runtime with "
+                                       "POST /__sandbox/config)")
+    for name in KNOBS:
+        default = getattr(defaults, name)
+        faults.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default, help=_help_of(name))
     parser.add_argument("--port-file", type=Path, help="write the base URL to this file once listening")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
@@ -78,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             latency_jitter=args.latency_jitter,
             concurrency_limit=args.concurrency_limit,
             retry_after=args.retry_after,
+            **{name: getattr(args, name) for name in KNOBS},
         )
     except ValueError as exc:
         _parser().error(str(exc))

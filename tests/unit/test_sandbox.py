@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer, token_fingerprint
+from airflow_provider_surveysphere.sandbox import __main__ as server_main
 from airflow_provider_surveysphere.sandbox import certificates as certificates_module
 from airflow_provider_surveysphere.sandbox.data import Dataset, parse_timestamp
 
@@ -716,3 +717,25 @@ def test_default_data_covers_yesterday_and_today() -> None:
     now = datetime.now(timezone.utc)
     lo, hi = dataset.index_window(now - timedelta(hours=1), now)
     assert hi - lo == 60  # and up to now
+
+
+def test_cli_sets_every_failure_and_waiting_knob(tmp_path: Path) -> None:
+    process, url = start_cli(
+        tmp_path, "--token-endpoint-failures", "1", "--error-rate", "0.25", "--error-every", "3",
+        "--rate-limit-every", "4", "--drop-every", "5", "--revoke-after", "6", "--revoke-times", "2",
+        "--close-survey", "srv-0002", "--close-at", "2026-11-01T12:00:00Z", "--live-survey", "srv-0001",
+        "--live-visible", "7",
+    )
+    try:
+        config = requests.get(f"{url}/__sandbox/config", timeout=5).json()
+        first_token = requests.post(f"{url}/connect/token", data=FORM, timeout=5)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+    assert {name: config[name] for name in server_main.KNOBS} == {
+        "token_endpoint_failures": 1, "error_rate": 0.25, "error_every": 3, "rate_limit_every": 4, "drop_every": 5,
+        "revoke_after": 6, "revoke_times": 2, "close_survey": "srv-0002", "close_at": "2026-11-01T12:00:00Z",
+        "live_survey": "srv-0001", "live_visible": 7,
+    }
+    assert first_token.status_code == 503  # the knob is live, not only stored
