@@ -282,6 +282,7 @@ class Dataset:
         page_size: int,
         since: datetime | None = None,
         until: datetime | None = None,
+        visible: int | None = None,
     ) -> Page:
         """A page of survey ``number``'s responses submitted in ``[since, until)``, oldest first.
 
@@ -290,23 +291,7 @@ class Dataset:
         :param page_size: responses per page.
         :param since: inclusive lower bound on ``submitted_at``, or None.
         :param until: exclusive upper bound on ``submitted_at``, or None.
-        """
-        lo, hi = self.index_window(since, until)
-        indexes, total = paginate(lo, hi, page, page_size)
-        return Page(self._responses(number, indexes), page, page_size, total)
-
-    def visible_response_page(
-        self,
-        number: int,
-        page: int,
-        page_size: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        visible: int | None = None,
-    ) -> Page:
-        """Like :meth:`response_page`, when only the first ``visible`` responses have arrived (a live survey).
-
-        :param visible: how many responses exist so far; None for all of them.
+        :param visible: how many responses have arrived so far (a live survey); None for all of them.
         """
         lo, hi = self.index_window(since, until)
         if visible is not None:

@@ -326,10 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return _Reply(200, _survey_status(state.config, dataset.survey(number)))
             page, page_size = _paging(params)
             since, until = _time_param(params, "since"), _time_param(params, "until")
-            if state.config.live_survey == rest[0]:
-                return _page_reply(dataset.visible_response_page(
-                    number, page, page_size, since, until, state.config.live_visible))
-            return _page_reply(dataset.response_page(number, page, page_size, since, until))
+            visible = state.config.live_visible if state.config.live_survey == rest[0] else None
+            return _page_reply(dataset.response_page(number, page, page_size, since, until, visible))
         except _BadParameter as exc:
             return _Reply(400, {"error": "invalid_request", "error_description": str(exc),
                                 "parameter": exc.name})

@@ -6,7 +6,6 @@ counts tokens as the difference of the sandbox's statistics around what it trigg
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from airflow_provider_surveysphere.sandbox import SandboxServer
 
 from tests.deploy.harness import AIRFLOW_3, Deployment
+from tests.e2e.conftest import expected_ids, read_ids
 
 pytestmark = pytest.mark.deploy
 
@@ -23,14 +23,6 @@ TODAY = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microseco
 YESTERDAY = TODAY - timedelta(days=1)
 
 
-def read_ids(path: Path) -> list[str]:
-    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
-
-
-def expected_ids(sandbox: SandboxServer, survey_number: int, since: datetime, until: datetime) -> list[str]:
-    dataset = sandbox.config.dataset()
-    lo, hi = dataset.index_window(since, until)
-    return [f"{dataset.survey_id(survey_number)}-r{index + 1:07d}" for index in range(lo, hi)]
 
 
 def assert_no_secret_in_logs(airflow: Deployment, sandbox: SandboxServer, dag_id: str, run_id: str) -> dict[str, str]:
