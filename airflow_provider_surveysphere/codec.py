@@ -1,4 +1,4 @@
-"""JSON for pages and JSON Lines for records: msgspec when it is installed, the standard library otherwise.
+"""JSON for pages and JSON Lines for records (and the sandbox's answers): msgspec when it is installed, the standard library otherwise.
 
 msgspec is already in Airflow's own dependency tree on every supported line (the task SDK on 3.x,
 flask-session on 2.11), so no new package is installed for it. It parses a page about 3x and
@@ -41,6 +41,13 @@ if msgspec is not None:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return json.loads(data)  # raises ValueError for what is not JSON at all
 
+    def dumps(value: Any) -> bytes:
+        """One compact JSON document, UTF-8."""
+        try:
+            return _encoder.encode(value)
+        except (TypeError, UnicodeEncodeError, msgspec.EncodeError):
+            return _std_encode(value).encode()
+
     def encode_records(records: Iterable[Any]) -> bytes:
         """JSON Lines: one compact JSON document per record, each ending with a newline."""
         if not isinstance(records, (list, tuple)):
@@ -57,6 +64,10 @@ else:  # pragma: no cover
     def loads(data: bytes | str) -> Any:
         """Parse one JSON document."""
         return json.loads(data)
+
+    def dumps(value: Any) -> bytes:
+        """One compact JSON document, UTF-8."""
+        return _std_encode(value).encode()
 
     def encode_records(records: Iterable[Any]) -> bytes:
         """JSON Lines: one compact JSON document per record, each ending with a newline."""

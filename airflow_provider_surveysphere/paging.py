@@ -201,8 +201,11 @@ class Paginator(Iterator[Any]):
             self.pages = number
             self.records += len(page.records)
             del response
-            yield page
             request = self.strategy.next_request(page)
+            if request is not None:
+                # Not the last page: the next requests go out while this page is being consumed.
+                fetcher.read_ahead(number)
+            yield page
             empty_run = empty_run + 1 if not page.records and request is not None else 0
             if self.max_empty_pages is not None and empty_run >= self.max_empty_pages:
                 raise SurveySpherePaginationError(

@@ -30,8 +30,11 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cases  # this directory is the script's: sys.path[0]
+
 HERE = Path(__file__).resolve().parent
 CASES_SCRIPT = HERE / "cases.py"
+CASES_START = cases.START.strftime("%Y-%m-%dT%H:%M:%SZ")
 RESULTS = HERE / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -59,7 +62,9 @@ class Sandbox:
         self.port_file = workdir / f"{self.scheme}.url"
         self.log_path = workdir / f"{self.scheme}.log"
         command = [sys.executable, "-m", "airflow_provider_surveysphere.sandbox", "--host", "127.0.0.1",
-                   "--port", "0", "--port-file", str(self.port_file), "--responses-per-survey", str(responses)]
+                   "--port", "0", "--port-file", str(self.port_file), "--responses-per-survey", str(responses),
+                   # The cases select their records by time from this fixed start (the default is recent).
+                   "--start", CASES_START]
         if https:
             command.append("--https")
         self.log = open(self.log_path, "w")

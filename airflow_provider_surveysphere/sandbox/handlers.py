@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, unquote_plus
 
+from airflow_provider_surveysphere import codec
 from airflow_provider_surveysphere.sandbox.config import _survey_status
 from airflow_provider_surveysphere.sandbox.data import Page, parse_timestamp
 from airflow_provider_surveysphere.sandbox.replies import (
@@ -50,7 +51,6 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_BODY_BYTES = 1 << 20
 
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -178,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, reply: _Reply) -> None:
-        payload = _JSON.encode(reply.body).encode()
+        payload = codec.dumps(reply.body)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

@@ -25,6 +25,12 @@ def test_records_encode_exactly_as_the_standard_library_did():
     assert codec.encode_records(iter(RECORDS)) == expected  # any iterable
 
 
+def test_one_document_encodes_as_the_standard_library_does():
+    for value in RECORDS:
+        assert codec.dumps(value) == STD(value).encode()
+    assert codec.dumps({"when": object.__name__}) == b'{"when":"object"}'
+
+
 def test_float_exponents_differ_in_form_only():
     values = [1e16, 1e-07, 1.5e300]
     lines = codec.encode_records(values).decode().splitlines()

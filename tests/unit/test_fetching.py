@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from airflow_provider_surveysphere.exceptions import SurveySphereClientError
 from airflow_provider_surveysphere.fetching import ConcurrentFetcher
-from airflow_provider_surveysphere.pagination import PageRequest
+from airflow_provider_surveysphere.pagination import PageNumberPagination, PageRequest
+from airflow_provider_surveysphere.paging import Paginator
 from airflow_provider_surveysphere.throttle import PROBE_SUCCESSES, Throttle
+
+
+class FakeResponse:
+    """What the paging loop reads of an answer."""
+
+    def __init__(self, body: object) -> None:
+        self.content = json.dumps(body).encode()
+        self.headers = {"Content-Type": "application/json"}
 
 
 def plan(index: int) -> PageRequest:
@@ -78,6 +88,62 @@ def test_until_the_total_is_known_only_the_first_page_is_requested():
     finally:
         fetcher.close()
     assert sorted(sent) == [1, 2, 3]
+
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    deadline = threading.Event()
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        deadline.wait(0.01)
+    return condition()
+
+
+def test_with_a_total_a_slow_page_does_not_idle_the_other_workers():
+    release_slow = threading.Event()
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(request: PageRequest) -> str:
+        number = request.params["page"]
+        with lock:
+            sent.append(number)
+        if number == 2:
+            release_slow.wait(10)
+        return f"answer {number}"
+
+    fetcher = ConcurrentFetcher(send, plan, max_concurrency=2, max_pages=None, wait_for_total=True)
+    try:
+        assert fetcher.get(0, plan(0)) == "answer 1"
+        fetcher.set_total(100)
+        fetcher.read_ahead(1)
+        # Page 2 hangs; the other worker goes on alone, from its own thread, up to twice max_concurrency
+        # pages past the one being read (pages 2-5), and no further.
+        assert wait_until(lambda: fetcher.scheduled == 5 and all(
+            future.done() for index, future in fetcher._futures.items() if index != 1))
+        assert fetcher._in_flight == 1 and fetcher.scheduled == 5 and sorted(sent) == [1, 2, 3, 4, 5]
+        release_slow.set()
+        assert [fetcher.get(index, plan(index)) for index in range(1, 5)] == [f"answer {n}" for n in range(2, 6)]
+    finally:
+        fetcher.close()
+
+
+def test_the_next_requests_go_out_while_a_page_is_consumed():
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(request: PageRequest) -> FakeResponse:
+        with lock:
+            sent.append(request.params["page"])
+        return FakeResponse({"data": [1, 2]} if request.params["page"] < 5 else {"data": [1]})
+
+    paginator = Paginator(send, "items", pagination=PageNumberPagination(page_size=2), records_key="data",
+                          max_concurrency=2)
+    for page in paginator.iter_pages():
+        if page.number < 5:
+            # Page n was full: pages n+1 and n+2 are requested before the consumer is done with page n.
+            assert wait_until(lambda: page.number + 2 in sent), f"page {page.number + 2} not requested yet"
+    assert paginator.records == 9 and sorted(sent) == [1, 2, 3, 4, 5, 6]  # page 6: the one wasted request
 
 
 def test_a_429_halves_the_limit_once_per_window_and_it_recovers_gradually():
