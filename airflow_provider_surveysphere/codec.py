@@ -1,4 +1,4 @@
-"""JSON for pages and JSON Lines for records (and the sandbox's answers): msgspec when it is installed, the standard library otherwise.
+"""JSON for pages, records and the sandbox's answers: msgspec when it is installed, the standard library otherwise.
 
 msgspec is already in Airflow's own dependency tree on every supported line (the task SDK on 3.x,
 flask-session on 2.11), so no new package is installed for it. It parses a page about 3x and
