@@ -480,3 +480,33 @@ def test_ui_test_message_does_not_name_the_temporary_connection_id(set_connectio
     set_connection(temporary, extra={"verify": "of"})
     ok, message = SurveySphereHook(temporary, token_cache=token_cache).test_connection()
     assert not ok and message.startswith("SurveySphere connection: extra.verify:") and temporary not in message
+
+
+def test_the_environment_proxy_settings_are_read_once_per_origin_and_still_apply(hook, mocked_api, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    lookups: list[str] = []
+    real_lookup = requests.sessions.get_environ_proxies
+
+    def counting_lookup(url, no_proxy=None):
+        lookups.append(url)
+        return real_lookup(url, no_proxy=no_proxy)
+
+    seen: list[object] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def spy(adapter, request, **kwargs):
+        seen.append(kwargs.get("proxies"))
+        return real_send(adapter, request, **kwargs)
+
+    mocked_api.get(SURVEYS, json=[])
+    with monkeypatch.context() as patch:
+        patch.setattr(requests.sessions, "get_environ_proxies", counting_lookup)
+        patch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+        for page in range(5):
+            hook.request("GET", "api/v1/surveys", params={"page": page})
+        hook.get_conn().get(SURVEYS, proxies={"https": "http://other.internal:8080"})  # the caller's own
+    assert len([url for url in lookups if url.startswith(SURVEYS)]) == 2  # once for the five, once for the call
+    assert seen[-6:-1] == [{"https": "http://proxy.internal:3128"}] * 5  # seen[0]: the token request
+    assert seen[-1] == {"https": "http://other.internal:8080"}
