@@ -8,8 +8,10 @@ Two rules, both applied before any request leaves (a first attempt or a retry):
   decrease, as TCP does). A 429 halves the number of requests allowed in flight, once per "window"
   (the 429s of requests sent before that decrease are the same signal, not new ones, but each tells
   that the server took one request fewer: the level it refused is lowered by one); every ``limit``
-  successes add one back, up to just below the level that was refused, and past it one every
-  ``PROBE_SUCCESSES`` successes, so that probing a server's limit costs a 429 rarely.
+  successes add one back, up to just below the level that was refused. Past it, a probe costs
+  every thread the server's ``Retry-After`` when it fails, so one more slot is tried only after
+  ``PROBE_SUCCESSES`` successes and ``PROBE_COST_RATIO`` times the last ``Retry-After`` since the last
+  429: a server that holds its limit costs at most about 5% of the time in probes.
 
 With one thread (sequential paging) the throttle only waits out ``Retry-After``, as urllib3 would.
 No library offers a gate shared across threads with an adaptive limit over a requests session, hence
@@ -23,8 +25,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-#: Past the level a server refused, add one slot only after this many successes in a row.
+#: Past the level a server refused, add one slot only after this many successes in a row...
 PROBE_SUCCESSES = 100
+#: ...and only this many times the last ``Retry-After`` after the last 429 (a failed probe closes the gate for
+#: every thread that long).
+PROBE_COST_RATIO = 20
 
 
 class Throttle:
@@ -43,6 +48,7 @@ class Throttle:
         self._in_use = 0
         self._epoch = 0
         self._successes = 0
+        self._probe_at = 0.0  # no probe past the refused level before this time
         #: 429 answers seen (each one, retried or not)
         self.rate_limited = 0
 
@@ -77,8 +83,11 @@ class Throttle:
             self._in_use -= 1
             if success and self._limit is not None:
                 self._successes += 1
-                below_refused = self._refused_at is None or self._limit + 1 < self._refused_at
-                if self._successes >= (self._limit if below_refused else PROBE_SUCCESSES):
+                if self._refused_at is None or self._limit + 1 < self._refused_at:
+                    grow = self._successes >= self._limit
+                else:  # a probe
+                    grow = self._successes >= PROBE_SUCCESSES and self.clock() >= self._probe_at
+                if grow:
                     self._limit += 1
                     self._successes = 0
             self._condition.notify_all()
@@ -105,6 +114,8 @@ class Throttle:
                 self._open_at = max(self._open_at, self.clock() + retry_after)
             if status == 429:
                 self.rate_limited += 1
+                if retry_after:
+                    self._probe_at = max(self._probe_at, self.clock() + PROBE_COST_RATIO * retry_after)
                 if getattr(self._local, "epoch", self._epoch) == self._epoch:
                     # The first 429 of requests sent under the current limit: halve it.
                     self._refused_at = self._in_use

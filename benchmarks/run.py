@@ -57,14 +57,14 @@ CASE_LABELS = {**THROUGHPUT_CASES, "operator-c8": "(a) provider: SurveySphereOpe
 class Sandbox:
     """A sandbox server in a process of its own (the package's CLI)."""
 
-    def __init__(self, workdir: Path, https: bool, responses: int) -> None:
+    def __init__(self, workdir: Path, https: bool, responses: int, page_cache: int) -> None:
         self.scheme = "https" if https else "http"
         self.port_file = workdir / f"{self.scheme}.url"
         self.log_path = workdir / f"{self.scheme}.log"
         command = [sys.executable, "-m", "airflow_provider_surveysphere.sandbox", "--host", "127.0.0.1",
                    "--port", "0", "--port-file", str(self.port_file), "--responses-per-survey", str(responses),
                    # The cases select their records by time from this fixed start (the default is recent).
-                   "--start", CASES_START]
+                   "--start", CASES_START, "--page-cache", str(page_cache)]
         if https:
             command.append("--https")
         self.log = open(self.log_path, "w")
@@ -411,6 +411,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, help="records of the throughput export (default 100,000 = 200 pages of 500)")
     parser.add_argument("--page-size", type=int, default=500, help="page size of the throughput export")
     parser.add_argument("--latencies", type=int, nargs="*", help="latency section, ms (default 20 50 100; quick 50)")
+    parser.add_argument("--page-cache", type=int, default=256,
+                        help="pages the sandbox keeps encoded (0: it generates every page, as before 2026-11-29)")
     parser.add_argument("--only", nargs="*", choices=["ceiling", "throughput", "tokens", "memory", "latency"],
                         help="run only these sections")
     args = parser.parse_args()
@@ -428,15 +430,26 @@ def main() -> None:
     command = " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
     out = [f"## Results of `{command}` ({stamp})\n",
            f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}, "
-           f"Python {info['python']}; {info['packages']}.\n"]
+           f"Python {info['python']}; {info['packages']}.\n",
+           f"Sandbox page cache: {args.page_cache} pages" + (" (every page of the exports built once before the "
+                                                             "clocks; 0 = built on every request)" if args.page_cache
+                                                             else " (every page built on every request)") + ".\n"]
     print("\n".join(out), flush=True)
     raw: dict = {"machine": info, "command": command, "stamp": stamp}
     workdir = Path(tempfile.mkdtemp(prefix="surveysphere-bench-"))
     sandboxes = []
     try:
-        sandboxes = [Sandbox(workdir, https=False, responses=1_000_000), Sandbox(workdir, https=True, responses=1_000_000)]
+        sandboxes = [Sandbox(workdir, https=https, responses=1_000_000, page_cache=args.page_cache)
+                     for https in (False, True)]
         home = workdir / "airflow-home"
         home.mkdir()
+        latency_records = 25_000 if args.quick else 100_000
+        if args.page_cache:
+            # Every page of the exports is built once here, so no timed case pays for building it.
+            print("Filling the sandboxes' page caches...", flush=True)
+            for sandbox in sandboxes:
+                for total in sorted({records, latency_records}):
+                    run_case(sandbox, home, "limit", "--records", str(total), "--page-size", str(args.page_size))
         if "ceiling" in sections:
             print("Sandbox ceiling...", flush=True)
             ceilings(sandboxes, home, 1.0 if args.quick else 2.0, args.page_size, out, raw)
@@ -448,7 +461,7 @@ def main() -> None:
             token_counts(sandboxes, home, calls_list, out, raw)
         if "latency" in sections:
             print("Latency-bound server...", flush=True)
-            latency(sandboxes[0], home, latencies_ms, concurrencies, 25_000 if args.quick else 100_000,
+            latency(sandboxes[0], home, latencies_ms, concurrencies, latency_records,
                     args.page_size, 4, out, raw)
         if "memory" in sections:
             print("Memory and scaling...", flush=True)

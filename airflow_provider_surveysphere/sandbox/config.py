@@ -54,6 +54,10 @@ class SandboxConfig:
     :param close_at: ISO 8601 time at which ``close_survey`` closes (empty = stays open until set).
     :param live_survey: a survey whose responses keep arriving: only its first ``live_visible`` exist.
     :param live_visible: how many of ``live_survey``'s responses have arrived (grows with ``/__sandbox/arrive``).
+    :param page_cache: keep this many answered pages of responses, encoded, and answer them again from memory
+        (least recently used first out; 0 = build every page). Generating and encoding a page of 500 records
+        costs the sandbox more CPU than reading it costs a client, so a benchmark on a small machine turns
+        this on to measure its client rather than the sandbox.
     """
 
     client_id: str = "sandbox-client"
@@ -79,6 +83,7 @@ class SandboxConfig:
     close_at: str = ""
     live_survey: str = ""
     live_visible: int = 0
+    page_cache: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -91,7 +96,7 @@ class SandboxConfig:
             raise ValueError("error_rate must be between 0 and 1")
         for name in ("surveys", "responses_per_survey", "token_endpoint_failures", "error_every",
                      "rate_limit_every", "retry_after", "drop_every", "revoke_after", "revoke_times",
-                     "concurrency_limit"):
+                     "concurrency_limit", "page_cache"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.token_lifetime < 0 or self.latency < 0 or self.latency_jitter < 0:

@@ -178,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, reply: _Reply) -> None:
-        payload = codec.dumps(reply.body)
+        payload = reply.body if isinstance(reply.body, bytes) else codec.dumps(reply.body)
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -327,7 +327,12 @@ class _Handler(BaseHTTPRequestHandler):
             page, page_size = _paging(params)
             since, until = _time_param(params, "since"), _time_param(params, "until")
             visible = state.config.live_visible if state.config.live_survey == rest[0] else None
-            return _page_reply(dataset.response_page(number, page, page_size, since, until, visible))
+            config = state.config
+            # Everything the page is a function of: the data set's settings and the query.
+            key = (config.seed, config.responses_per_survey, config.start, config.response_interval,
+                   number, page, page_size, since, until, visible)
+            return _Reply(200, state.cached_page(key, lambda: codec.dumps(
+                dataset.response_page(number, page, page_size, since, until, visible).to_json())))
         except _BadParameter as exc:
             return _Reply(400, {"error": "invalid_request", "error_description": str(exc),
                                 "parameter": exc.name})

@@ -11,7 +11,7 @@ REALM = "surveysphere-sandbox"
 @dataclass
 class _Reply:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes  # bytes: JSON already encoded
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -57,6 +58,7 @@ class _State:
         self.issued_tokens: list[str] = []
         self.in_flight = 0
         self.request_log: collections.deque[RequestRecord] = collections.deque(maxlen=request_log_size)
+        self.pages: collections.OrderedDict[tuple[Any, ...], bytes] = collections.OrderedDict()
         self.reset()
 
     def reset(self) -> None:
@@ -112,6 +114,23 @@ class _State:
             else:
                 self.counts["dropped"] += 1
             self.request_log.append(record)
+
+    def cached_page(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+        """The encoded page ``key`` from the page cache, built (outside the lock) when it is not there."""
+        size = self.config.page_cache
+        if not size:
+            return build()
+        with self.lock:
+            page = self.pages.get(key)
+            if page is not None:
+                self.pages.move_to_end(key)
+                return page
+        page = build()
+        with self.lock:
+            self.pages[key] = page
+            while len(self.pages) > size:
+                self.pages.popitem(last=False)
+        return page
 
     # Tokens
 

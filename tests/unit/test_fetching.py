@@ -11,7 +11,7 @@ from airflow_provider_surveysphere.exceptions import SurveySphereClientError
 from airflow_provider_surveysphere.fetching import ConcurrentFetcher
 from airflow_provider_surveysphere.pagination import PageNumberPagination, PageRequest
 from airflow_provider_surveysphere.paging import Paginator
-from airflow_provider_surveysphere.throttle import PROBE_SUCCESSES, Throttle
+from airflow_provider_surveysphere.throttle import PROBE_COST_RATIO, PROBE_SUCCESSES, Throttle
 
 
 class FakeResponse:
@@ -209,3 +209,26 @@ def test_many_429s_of_one_round_bring_the_limit_to_what_the_server_took():
     for _ in range(5):
         throttle.answered(429, None)
     assert throttle.limit == 2  # 8 in flight, 6 refused: the server took 2
+
+
+def test_a_probe_past_the_refused_level_waits_until_it_costs_little_of_the_time():
+    now = [0.0]
+    throttle = Throttle(clock=lambda: now[0])
+    for _ in range(4):
+        throttle.acquire()
+    throttle.answered(429, 1.0)  # 4 in flight, Retry-After 1 s: the limit halves to 2, 4 is refused
+    for _ in range(4):
+        throttle.release(success=True)
+    now[0] = 1.0
+    for _ in range(2):
+        throttle.acquire()
+        throttle.release(success=True)
+    assert throttle.limit == 3  # just below the refused level: recovers at once
+    for _ in range(PROBE_SUCCESSES):
+        throttle.acquire()
+        throttle.release(success=True)
+    assert throttle.limit == 3  # enough successes, but a failed probe would cost 1 s of 1 s + 19 s so far
+    now[0] = PROBE_COST_RATIO * 1.0
+    throttle.acquire()
+    throttle.release(success=True)
+    assert throttle.limit == 4  # 20 Retry-Afters later, one probe

@@ -290,6 +290,30 @@ def test_response_shape(sandbox: SandboxServer, session: requests.Session) -> No
     assert isinstance(first["answers"]["q3"], bool)
 
 
+def test_page_cache_answers_the_same_bytes_and_follows_the_data(
+    sandbox: SandboxServer, session: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    real_page = Dataset.response_page
+
+    def counting_page(self: Dataset, number: int, page: int, *args: Any) -> Any:
+        built.append(page)
+        return real_page(self, number, page, *args)
+
+    monkeypatch.setattr(Dataset, "response_page", counting_page)
+    authed(sandbox, session)
+    path = "/api/v1/surveys/srv-0001/responses"
+    uncached = [get(session, sandbox, path, page=n, pageSize=10).content for n in (1, 2, 1)]
+    assert built == [1, 2, 1]
+    sandbox.config.update({"page_cache": 2})
+    cached = [get(session, sandbox, path, page=n, pageSize=10).content for n in (1, 2, 1, 3, 2)]
+    assert cached[:3] == uncached
+    assert built[3:] == [1, 2, 3, 2]  # page 1 again from memory; page 2 left when 3 came in (2 pages kept)
+    sandbox.config.update({"seed": 9})  # other data: nothing stale is answered
+    assert get(session, sandbox, path, page=1, pageSize=10).content != cached[0]
+    assert built[-1] == 1
+
+
 def test_since_until_window_is_half_open_and_paginated(sandbox: SandboxServer, session: requests.Session) -> None:
     authed(sandbox, session)
     since, until = "2026-11-01T00:10:00Z", "2026-11-01T00:20:00+00:00"
@@ -724,7 +748,7 @@ def test_cli_sets_every_failure_and_waiting_knob(tmp_path: Path) -> None:
         tmp_path, "--token-endpoint-failures", "1", "--error-rate", "0.25", "--error-every", "3",
         "--rate-limit-every", "4", "--drop-every", "5", "--revoke-after", "6", "--revoke-times", "2",
         "--close-survey", "srv-0002", "--close-at", "2026-11-01T12:00:00Z", "--live-survey", "srv-0001",
-        "--live-visible", "7",
+        "--live-visible", "7", "--page-cache", "8",
     )
     try:
         config = requests.get(f"{url}/__sandbox/config", timeout=5).json()
@@ -739,3 +763,4 @@ def test_cli_sets_every_failure_and_waiting_knob(tmp_path: Path) -> None:
         "live_survey": "srv-0001", "live_visible": 7,
     }
     assert first_token.status_code == 503  # the knob is live, not only stored
+    assert config["page_cache"] == 8
