@@ -59,7 +59,7 @@ class ConcurrentFetcher:
     the one the loop is reading: the loop stops at the first short or empty page, and at most
     ``max_concurrency - 1`` requests beyond it were wasted. Once the total is known no page past it is
     requested, and the window widens to ``2 * max_concurrency`` pages, so that a slow page does not
-    leave the other workers idle: the pages behind it wait, answered, and the workers go on with the
+    leave the other workers idle: the pages after it wait, answered, and the workers go on with the
     next ones (at most ``max_concurrency`` requests in flight, and as many answers waiting, whatever
     the order they arrive in). A worker that finishes sends the next request of the window at once,
     from its own thread. A failed page stops new requests at once; it fails the export when the loop
