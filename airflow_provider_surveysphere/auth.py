@@ -43,6 +43,14 @@ def _body_start(body: Any) -> int | None:
     return position if isinstance(position, int) else None
 
 
+def _bearer_token(request: requests.PreparedRequest) -> str:
+    """The token a request was sent with."""
+    authorization = request.headers.get("Authorization") or ""
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    return authorization.removeprefix("Bearer ")
+
+
 def _unreplayable(request: requests.PreparedRequest) -> str | None:
     """Why ``request``'s body cannot be sent again (None when it can), rewinding a file body."""
     body = request.body
@@ -92,13 +100,11 @@ class SurveySphereBearerAuth(AuthBase):
             return response
         if origin_of(response.url) != self.origin:
             return response  # a redirect led elsewhere: the token is never sent there
-        authorization = request.headers.get("Authorization") or ""
-        if isinstance(authorization, bytes):
-            authorization = authorization.decode("latin-1")
-        refused = authorization.removeprefix("Bearer ")
         method = request.method or "?"
         path = urlsplit(request.url or "").path or "/"
-        self.invalidate(refused)
+        # No token in a local variable of this frame, which errors pass through: a traceback showing locals
+        # (Airflow 3.0's dags test, error trackers) would print it.
+        self.invalidate(_bearer_token(request))
         response.content  # noqa: B018 - drain the body so that the connection can be reused
         response.close()
         problem = _unreplayable(request)
@@ -111,9 +117,8 @@ class SurveySphereBearerAuth(AuthBase):
                 "(pass bytes, str, a dict or a seekable file to let the hook re-send it)",
             )
         log.info("SurveySphere answered 401 to %s %s; renewing the token and re-sending once", method, path)
-        new_authorization = f"Bearer {self.get_token()}"
         # A redirect after the re-send is built by requests from the original request's headers.
-        request.headers["Authorization"] = new_authorization
+        request.headers["Authorization"] = f"Bearer {self.get_token()}"
         retry = request.copy()
         setattr(retry, _RESENT, True)
         second: requests.Response = response.connection.send(retry, **kwargs)

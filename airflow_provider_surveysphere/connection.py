@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_surveysphere.exceptions import SurveySphereConfigError
+from airflow_provider_surveysphere.redaction import forget_locals
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -106,8 +107,18 @@ class SurveySphereConnectionSettings:
         """Validate an Airflow connection.
 
         :param conn: the connection, from the UI, an ``AIRFLOW_CONN_*`` variable or a secrets backend
-        :raises SurveySphereConfigError: naming the connection id and the field at fault
+        :raises SurveySphereConfigError: naming the connection id and the field at fault; it leaves without
+            the connection in its frames' local variables (the repr of Airflow 3.1+'s shows the password)
         """
+        try:
+            return cls._validated(conn)
+        except Exception as error:
+            del conn
+            forget_locals(error)
+            raise
+
+    @classmethod
+    def _validated(cls, conn: Connection) -> SurveySphereConnectionSettings:
         conn_id = conn.conn_id or "<unnamed>"
         extra = _extra_of(conn, conn_id)
         base_url = _base_url(conn_id, conn.host, conn.port)
@@ -122,14 +133,13 @@ class SurveySphereConnectionSettings:
         client_id = (conn.login or "").strip()
         if not client_id:
             raise SurveySphereConfigError(conn_id, "login (Client ID)", "is empty; set the client id")
-        client_secret = conn.password or ""
-        if not client_secret.strip():
+        if not (conn.password or "").strip():
             raise SurveySphereConfigError(conn_id, "password (Client Secret)", "is empty; set the client secret")
         return cls(
             conn_id=conn_id,
             base_url=base_url,
             client_id=client_id,
-            client_secret=client_secret,
+            client_secret=conn.password or "",
             token_url=_token_url(conn_id, base_url, extra.get("token_url")),
             scope=(str(extra["scope"]).strip() or None) if extra.get("scope") not in (None, "") else None,
             timeout=_seconds(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT, zero_allowed=False),

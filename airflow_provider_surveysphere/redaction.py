@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import traceback
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +19,15 @@ def scrub(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def forget_locals(error: BaseException) -> None:
+    """Clear the local variables of the finished frames ``error`` has passed through.
+
+    For errors leaving code whose locals hold the client secret or a token: a traceback that shows locals
+    (Airflow 3.0's ``dags test`` renders task errors so; error trackers capture them) would print those.
+    """
+    traceback.clear_frames(error.__traceback__)
 
 
 def excerpt_of(response: requests.Response, *secrets: str | None, limit: int = EXCERPT_LENGTH) -> str:

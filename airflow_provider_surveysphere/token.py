@@ -19,7 +19,7 @@ import requests
 
 from airflow_provider_surveysphere._compat import mask_secret
 from airflow_provider_surveysphere.exceptions import SurveySphereAPIError, SurveySphereAuthError, transport_error
-from airflow_provider_surveysphere.redaction import excerpt_of, scrub
+from airflow_provider_surveysphere.redaction import excerpt_of, forget_locals, scrub
 from airflow_provider_surveysphere.session import RETRY_STATUSES, build_retry, build_session
 
 if TYPE_CHECKING:
@@ -195,7 +195,18 @@ class TokenClient:
         return token
 
     def parse(self, response: requests.Response, requested_at: float) -> AccessToken:
-        """Turn the token endpoint's answer into an :class:`AccessToken` or a clear error."""
+        """Turn the token endpoint's answer into an :class:`AccessToken` or a clear error.
+
+        An error leaves without the local variables of the parsing, which hold the client secret and the
+        answer (the token in it).
+        """
+        try:
+            return self._parse(response, requested_at)
+        except Exception as error:
+            forget_locals(error)
+            raise
+
+    def _parse(self, response: requests.Response, requested_at: float) -> AccessToken:
         secret = self.settings.client_secret
         where = f"token endpoint {_path(self.settings.token_url)} of connection {self.settings.conn_id!r}"
         body = _json_or_none(response)

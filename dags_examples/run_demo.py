@@ -49,6 +49,9 @@ class LocalAirflow:
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+            # Airflow 3.0's dags test renders a task's error with rich, wrapped at the terminal's width (80
+            # columns when piped): a wide one keeps each error message on one line.
+            COLUMNS="400",
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         )
         env.update(extra or {})

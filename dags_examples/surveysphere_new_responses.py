@@ -63,7 +63,9 @@ with DAG(
     tags=["surveysphere", "example"],
 ) as dag:
 
-    @task(retries=2)
+    # One XCom (return_value), not one per key: "since" is None on the first export, and Airflow 3.0 refuses
+    # an XCom whose value is None (apache/airflow#55062, fixed in 3.1).
+    @task(retries=2, multiple_outputs=False)
     def export_new_responses() -> dict:
         if not AIRFLOW_3:
             raise AirflowSkipException(

@@ -30,6 +30,7 @@ from airflow_provider_surveysphere.throttle import Throttle
 from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache, TokenClient, cache_key
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
     from airflow_provider_surveysphere.pagination import PageRequest, PaginationLike
 
 #: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
@@ -121,8 +122,12 @@ class SurveySphereHook(BaseHook):
     @cached_property
     def settings(self) -> SurveySphereConnectionSettings:
         """The validated connection (read once per hook)."""
+        # No local variable holds the connection, whose repr shows the password on Airflow 3.1+.
+        return SurveySphereConnectionSettings.from_connection(self._connection())
+
+    def _connection(self) -> Connection:
         try:
-            conn = self.get_connection(self.surveysphere_conn_id)
+            return self.get_connection(self.surveysphere_conn_id)
         except AirflowNotFoundException:
             raise SurveySphereConfigError(
                 self.surveysphere_conn_id,
@@ -130,7 +135,6 @@ class SurveySphereHook(BaseHook):
                 "is not defined; create it in the UI or set AIRFLOW_CONN_"
                 f"{self.surveysphere_conn_id.upper()}",
             ) from None
-        return SurveySphereConnectionSettings.from_connection(conn)
 
     @cached_property
     def token_client(self) -> TokenClient:

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 from dags_examples.run_demo import LocalAirflow, sandbox_connection
 
 pytestmark = pytest.mark.e2e
+
+AIRFLOW_3_0 = version("apache-airflow").startswith("3.0.")
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +78,21 @@ def expected_ids(sandbox: SandboxServer, survey_number: int, since: datetime, un
     lo, hi = dataset.index_window(since, until)
     return [f"{dataset.survey_id(survey_number)}-r{index + 1:07d}" for index in range(lo, hi)]
 
+
+
+def airflow_3_0_mask_secret_lines(output: str) -> list[str]:
+    """Airflow 3.0's own leak: the lines of ``dags test`` that print a value Airflow was told to mask.
+
+    Its in-process supervisor channel logs each ``MaskSecret(value=...)`` it sends, unmasked, and Airflow
+    sends one with the password whenever a task reads a connection (any connection; fixed in Airflow 3.1).
+    tests/e2e/test_secrets.py reports them as an expected failure. None on other lines.
+    """
+    if not AIRFLOW_3_0:
+        return []
+    return [line for line in output.splitlines() if "Sending request" in line and "msg=MaskSecret(value=" in line]
+
+
+def client_secret_scan(output: str) -> str:
+    """Where the client secret must never appear: ``output`` less :func:`airflow_3_0_mask_secret_lines`."""
+    leak = set(airflow_3_0_mask_secret_lines(output))
+    return "\n".join(line for line in output.splitlines() if line not in leak)

@@ -1,7 +1,8 @@
 """Create the DAG runs the scheduler would create now (its own step, in process), and report one DAG's run.
 
 ``python scheduler_step.py <dag_id>`` in an Airflow environment: runs the scheduler job runner's
-``_create_dagruns_for_dags`` once, as the scheduler loop does, then prints as JSON the newest run of
+``_create_dagruns_for_dags`` and ``_start_queued_dagruns`` once, as the scheduler loop does (Airflow 3.1's
+``tasks test`` refuses a run that has not started), then prints as JSON the newest run of
 ``<dag_id>``: its id, its type and how many asset (dataset) events it consumed. Used by test_lineage.py
 to show that an export's asset event schedules the downstream DAG without starting a scheduler process.
 """
@@ -25,6 +26,8 @@ def main(dag_id: str) -> int:
     with create_session() as session, prohibit_commit(session) as guard:
         runner._create_dagruns_for_dags(guard, session)
         guard.commit()
+    with create_session() as session:  # its next step: a queued run starts (running, with a start date)
+        runner._start_queued_dagruns(session)
     with create_session() as session:
         run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc())).first()
         if run is None:

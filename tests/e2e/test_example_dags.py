@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import DAY, expected_ids, read_ids
+from tests.e2e.conftest import DAY, client_secret_scan, expected_ids, read_ids
 
 pytestmark = pytest.mark.e2e
 
 
 def assert_no_secrets(run, sandbox) -> None:
-    assert sandbox.config.client_secret not in run.output
+    assert sandbox.config.client_secret not in client_secret_scan(run.output)
     for token in sandbox.issued_tokens:
         assert token not in run.output
 

@@ -21,6 +21,7 @@ import pytest
 from airflow_provider_surveysphere.sandbox import SandboxServer
 
 from dags_examples.run_demo import LocalAirflow, sandbox_connection
+from tests.e2e.conftest import AIRFLOW_3_0
 
 pytestmark = pytest.mark.e2e
 
@@ -141,6 +142,14 @@ def test_successful_export_emits_its_asset_event_and_openlineage_events(lineage_
     assert_no_secret(sandbox, json.dumps(event), json.dumps(events))
 
 
+@pytest.mark.xfail(
+    AIRFLOW_3_0,
+    raises=AssertionError,
+    strict=True,
+    reason="Airflow 3.0's scheduler gives an asset-triggered run only the events of assets its DAG is scheduled on, "
+    "not those that came through an AssetAlias, so the downstream DAG runs with no triggering event (apache/airflow#50182, "
+    "fixed in 3.1.0)",
+)
 def test_the_asset_event_schedules_the_downstream_dag_which_reads_its_record_count(lineage_airflow, sandbox, tmp_path):
     result, output, exports, _ = export(lineage_airflow, sandbox, tmp_path)
     assert result.returncode == 0, output[-5000:]

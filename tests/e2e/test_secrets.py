@@ -5,6 +5,13 @@ Each scenario is a real DAG run (tests/e2e/dags/surveysphere_fault_export.py, th
 three that fail (a bad secret, 500s until the retries run out, 401s on every token). After each, the
 scan covers the run's stdout and stderr, every task log file, the exception texts in them, the XCom
 values and rendered template fields in the metadata database, and the whole database file.
+
+One exception, Airflow's and not the provider's: Airflow 3.0's ``dags test`` prints every connection password it
+masks (its in-process supervisor channel logs each ``MaskSecret(value=...)`` it sends, unmasked; any DAG that
+reads a connection with a password shows it, Airflow 3.1 fixed it). On 3.0 those lines are left out of the
+client-secret scan (conftest.airflow_3_0_mask_secret_lines) and the test ends as an expected failure naming them;
+tokens are scanned everywhere on
+every line, since the provider keeps them out of that channel (``_compat.mask_secret``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 import pytest
 
 from dags_examples.run_demo import sandbox_connection
+from tests.e2e.conftest import airflow_3_0_mask_secret_lines, client_secret_scan
 from tests.e2e.test_faults import DAG_ID, RESPONSES, TEST_DAGS
 
 pytestmark = pytest.mark.e2e
@@ -81,14 +89,23 @@ def test_no_secret_or_token_in_logs_xcom_rendered_fields_or_errors(scenario, run
     if scenario == "bad-secret":
         assert sandbox.stats["tokens_issued"] == 0
 
-    secrets = {"client secret": connection["password"], "sandbox secret": sandbox.config.client_secret}
-    secrets.update({f"token {n}": token for n, token in enumerate(sandbox.issued_tokens, start=1)})
+    client_secrets = {"client secret": connection["password"], "sandbox secret": sandbox.config.client_secret}
+    tokens = {f"token {n}": token for n, token in enumerate(sandbox.issued_tokens, start=1)}
     places = {
         "stdout, stderr and task logs": run.output,
         "XCom values": "\n".join(xcom),
         "rendered template fields": "\n".join(rendered),
     }
-    leaks = [f"{name} in {place}" for place, text in places.items() for name, secret in secrets.items() if secret in text]
+    leaks = [f"{name} in {place}" for place, text in places.items() for name, secret in tokens.items() if secret in text]
+    # The client secret: the same places, less Airflow 3.0's own lines (see the module docstring).
+    places["stdout, stderr and task logs"] = client_secret_scan(run.output)
+    leaks += [f"{name} in {place}" for place, text in places.items() for name, secret in client_secrets.items() if secret in text]
     blob = database_bytes(local_airflow.home)
-    leaks += [f"{name} in the metadata database" for name, secret in secrets.items() if secret.encode() in blob]
+    leaks += [f"{name} in the metadata database" for name, secret in {**client_secrets, **tokens}.items() if secret.encode() in blob]
     assert leaks == []
+    airflow_leak = airflow_3_0_mask_secret_lines(run.output)
+    if any(secret in line for line in airflow_leak for secret in client_secrets.values()):
+        pytest.xfail(
+            f"Airflow 3.0's dags test printed the connection password in {len(airflow_leak)} "
+            "'Sending request msg=MaskSecret(value=...)' lines of its own (fixed in Airflow 3.1); nowhere else"
+        )

@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 import pytest
 
-from tests.e2e.conftest import read_ids
+from tests.e2e.conftest import client_secret_scan, read_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_sensor_defers_polls_in_the_trigger_resumes_then_exports(run_dag, sandbo
     assert path.parent.name == "survey=srv-0001" and path.parent.parent.name == "closed-surveys"
     ids = read_ids(path)
     assert len(ids) == len(set(ids)) == sandbox.config.responses_per_survey
-    assert sandbox.config.client_secret not in out
+    assert sandbox.config.client_secret not in client_secret_scan(out)
     assert not [t for t in sandbox.issued_tokens if t in out]
 
 
