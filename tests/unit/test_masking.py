@@ -14,7 +14,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-import structlog
 
 from airflow_provider_surveysphere._compat import mask_secret
 
@@ -39,6 +38,8 @@ def in_process_comms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.mark.skipif(AIRFLOW_LINE != (3, 0), reason="Airflow 3.1+ registers a value before sending it")
 def test_on_airflow_3_0_dags_test_the_token_is_masked_without_a_message_that_logs_it(in_process_comms):
+    import structlog  # Airflow 3's logging library; Airflow 2.11 does not install it
+
     from airflow.sdk.execution_time.secrets_masker import redact
 
     with structlog.testing.capture_logs() as logged:
