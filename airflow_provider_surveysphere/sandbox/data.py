@@ -173,6 +173,11 @@ class Dataset:
         # Whole microseconds keep the window arithmetic exact.
         self.interval_us = max(1, round(response_interval * 1_000_000))
 
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """The settings every generated value is a function of: equal for two data sets with the same data."""
+        return self.seed, self.surveys, self.responses_per_survey, self.start, self.interval_us
+
     # Surveys
 
     def survey_number(self, survey_id: str) -> int | None:

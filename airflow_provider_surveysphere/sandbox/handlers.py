@@ -327,10 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             page, page_size = _paging(params)
             since, until = _time_param(params, "since"), _time_param(params, "until")
             visible = state.config.live_visible if state.config.live_survey == rest[0] else None
-            config = state.config
-            # Everything the page is a function of: the data set's settings and the query.
-            key = (config.seed, config.responses_per_survey, config.start, config.response_interval,
-                   number, page, page_size, since, until, visible)
+            key = (dataset.identity, number, page, page_size, since, until, visible)  # all a page depends on
             return _Reply(200, state.cached_page(key, lambda: codec.dumps(
                 dataset.response_page(number, page, page_size, since, until, visible).to_json())))
         except _BadParameter as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -26,26 +27,42 @@ def plan(index: int) -> PageRequest:
     return PageRequest("items", {"page": index + 1})
 
 
-def test_a_failed_page_stops_new_requests_at_once():
-    release_first = threading.Event()
-    sent: list[int] = []
-    lock = threading.Lock()
+class SlowPageSender:
+    """Sends pages from worker threads: records each page number, holds back ``slow`` until released,
+    and fails ``failing`` with a 404."""
 
-    def send(request: PageRequest) -> str:
+    def __init__(self, slow: int, failing: int | None = None) -> None:
+        self.slow, self.failing = slow, failing
+        self.release = threading.Event()
+        self.sent: list[int] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: PageRequest) -> str:
         number = request.params["page"]
-        with lock:
-            sent.append(number)
-        if number == 1:
-            release_first.wait(10)  # the first page is slow: the failure of page 3 arrives before it
-        if number == 3:
+        with self._lock:
+            self.sent.append(number)
+        if number == self.slow:
+            self.release.wait(10)
+        if number == self.failing:
             raise SurveySphereClientError("GET", "/items", 404)
         return f"answer {number}"
 
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_failed_page_stops_new_requests_at_once():
+    send = SlowPageSender(slow=1, failing=3)  # the failure of page 3 arrives before page 1
     fetcher = ConcurrentFetcher(send, plan, max_concurrency=4, max_pages=None, wait_for_total=False)
     fetcher._schedule(0)  # pages 1-4 go out
-    while not fetcher._futures[2].done():
-        threading.Event().wait(0.01)
-    release_first.set()
+    assert wait_until(fetcher._futures[2].done)
+    send.release.set()
     try:
         assert fetcher.get(0, plan(0)) == "answer 1"
         assert fetcher.get(1, plan(1)) == "answer 2"
@@ -54,7 +71,7 @@ def test_a_failed_page_stops_new_requests_at_once():
     finally:
         fetcher.close(failed=True)
     # Without the stop, reading pages 1 and 2 would have sent pages 5 and 6.
-    assert fetcher.scheduled == 4 and max(sent) <= 4
+    assert fetcher.scheduled == 4 and max(send.sent) <= 4
 
 
 def test_reading_a_page_that_turns_out_last_leaves_at_most_max_concurrency_minus_one_sent_past_it():
@@ -90,28 +107,8 @@ def test_until_the_total_is_known_only_the_first_page_is_requested():
     assert sorted(sent) == [1, 2, 3]
 
 
-def wait_until(condition, seconds: float = 10.0) -> bool:
-    deadline = threading.Event()
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return True
-        deadline.wait(0.01)
-    return condition()
-
-
 def test_with_a_total_a_slow_page_does_not_idle_the_other_workers():
-    release_slow = threading.Event()
-    sent: list[int] = []
-    lock = threading.Lock()
-
-    def send(request: PageRequest) -> str:
-        number = request.params["page"]
-        with lock:
-            sent.append(number)
-        if number == 2:
-            release_slow.wait(10)
-        return f"answer {number}"
-
+    send = SlowPageSender(slow=2)
     fetcher = ConcurrentFetcher(send, plan, max_concurrency=2, max_pages=None, wait_for_total=True)
     try:
         assert fetcher.get(0, plan(0)) == "answer 1"
@@ -121,8 +118,8 @@ def test_with_a_total_a_slow_page_does_not_idle_the_other_workers():
         # pages past the one being read (pages 2-5), and no further.
         assert wait_until(lambda: fetcher.scheduled == 5 and all(
             future.done() for index, future in fetcher._futures.items() if index != 1))
-        assert fetcher._in_flight == 1 and fetcher.scheduled == 5 and sorted(sent) == [1, 2, 3, 4, 5]
-        release_slow.set()
+        assert fetcher._in_flight == 1 and fetcher.scheduled == 5 and sorted(send.sent) == [1, 2, 3, 4, 5]
+        send.release.set()
         assert [fetcher.get(index, plan(index)) for index in range(1, 5)] == [f"answer {n}" for n in range(2, 6)]
     finally:
         fetcher.close()
