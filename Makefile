@@ -24,7 +24,7 @@ PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW)$(PYSUFFIX).txt
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-e2e test-s3 bench-s3 test-no-openlineage test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,11 @@ test-unit: venv
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e
+
+# The model-based tests (Hypothesis) with a wider, randomized search than CI's derandomized profile;
+# a failure prints the blob that reproduces it (@reproduce_failure).
+test-model: venv
+	SURVEYSPHERE_HYPOTHESIS_PROFILE=model $(PY) -m pytest tests/unit -m model
 
 # Lint and types, with the tools pinned in requirements/dev.in: ruff on everything (the package without
 # exceptions, see pyproject.toml), mypy --strict on the package against this Airflow line's venv.
