@@ -8,8 +8,9 @@ The rules:
   see :mod:`.marks`); the next export asks for records from that moment on (``since``, inclusive, sent
   as the API wrote it) and keeps the records later than the mark, and those at the mark not exported yet.
 * **Ties.** The ids already exported at the mark come from every part that holds the mark's value: parts
-  are read newest first until one whose greatest value is below the mark (a part whose records are all at
-  the mark, or that holds no mark value at all, does not stop the reading), however many exports that spans.
+  are read newest first up to the first one holding a value below the mark (a part whose records are all
+  at the mark, an empty one, or one holding no mark value does not stop the reading), however many exports
+  that spans.
 * **No mark value.** A record whose ``time_key`` is ``null`` or missing (an in-progress response) is
   exported when first seen and never moves the mark. Whether a ``since`` query returns it again is the
   API's business; if it does, its id is looked up among the mark-less records of the parts read back, and
@@ -87,11 +88,13 @@ class PartSummary:
     """What one part tells the next export.
 
     :param greatest: its greatest mark value, None when it has none (empty, or only mark-less records)
+    :param least: its least mark value, None when it has none
     :param ids_at_greatest: ids of its records at ``greatest``
     :param markless_ids: ids of its records without a mark value
     """
 
     greatest: Mark | None
+    least: Mark | None
     ids_at_greatest: frozenset[str]
     markless_ids: frozenset[str]
 
@@ -107,6 +110,7 @@ def _id_of(record: Any, id_key: str) -> str:
 def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
     """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`."""
     greatest: Mark | None = None
+    least: Mark | None = None
     ids: set[str] = set()
     markless: set[str] = set()
     with part.open("rb") as lines:  # type: ignore[no-untyped-call, unused-ignore]
@@ -118,6 +122,8 @@ def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummar
                 record_id = _id_of(record, id_key)
                 mark = mark_of(record, time_key)
                 order = None if mark is None or greatest is None else mark.compare(greatest, time_key)
+                if mark is not None and (least is None or mark.compare(least, time_key) < 0):
+                    least = mark
             except (ValueError, SurveySphereMarkError) as exc:  # JSONDecodeError and UnicodeDecodeError too
                 raise SurveySphereCorruptPartError(part, f"line {number}: {exc}") from None
             if mark is None:
@@ -126,7 +132,7 @@ def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummar
                 greatest, ids = mark, {record_id}
             elif order == 0:
                 ids.add(record_id)
-    return PartSummary(greatest, frozenset(ids), frozenset(markless))
+    return PartSummary(greatest, least, frozenset(ids), frozenset(markless))
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,11 @@ def parts_of(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
 
 
 def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) -> HighWaterMark:
-    """The mark the parts in ``folder`` set: read newest first until a part below the mark."""
+    """The mark the parts in ``folder`` set: read newest first up to the first part holding a value below the mark.
+
+    A part holding a value below the mark ends the reading: arrivals never go back in time, so every older
+    part is entirely below the mark.
+    """
     parts = list_parts(folder)
     if not parts:
         return HighWaterMark()
@@ -172,8 +182,8 @@ def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) 
             mark, ids = summary.greatest, set(summary.ids_at_greatest)
         elif order == 0:
             ids |= summary.ids_at_greatest
-        else:
-            break  # below the mark: older parts are older still
+        if mark is not None and summary.least is not None and summary.least.compare(mark, time_key) < 0:
+            break  # this part reaches below the mark: older parts are older still
     unread = [part for _, part in parts[: len(parts) - read]]
     return HighWaterMark(
         parts[-1][0], None if mark is None else mark.value, frozenset(ids), frozenset(markless), tuple(unread)
