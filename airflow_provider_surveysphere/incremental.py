@@ -1,12 +1,13 @@
 """Export only what is new since the last export, exactly once, whatever wakes it up and how often.
 
 The high-water mark lives in the output itself: a folder of numbered JSON Lines parts
-(``part-00000001.jsonl``, ...; see :mod:`.output.parts`), each published atomically and create-only.
-The rules:
+(``part-00000001.jsonl``, ...; see :mod:`airflow_provider_surveysphere.output.parts`), each published
+atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantees.md):
 
 * **Mark.** The mark is the greatest ``time_key`` value in the parts (compared as instants or numbers,
-  see :mod:`.marks`); the next export asks for records from that moment on (``since``, inclusive, sent
-  as the API wrote it) and keeps the records later than the mark, and those at the mark not exported yet.
+  see :mod:`airflow_provider_surveysphere.marks`); the next export asks for records from that moment on
+  (``since``, inclusive, sent as the API wrote it) and keeps the records later than the mark, and those
+  at the mark not exported yet.
 * **Ties.** The ids already exported at the mark come from every part that holds the mark's value: parts
   are read newest first up to the first one holding a value below the mark (a part whose records are all
   at the mark, an empty one, or one holding no mark value does not stop the reading), however many exports
@@ -18,13 +19,14 @@ The rules:
   The limit: such a record is recognised by its id only; if it later gets a mark value it is a new version
   and is exported again then.
 * **Bad values.** A ``time_key`` value that is neither ISO 8601 text nor a number, or an instant compared
-  with a number, fails the export (:class:`~.marks.SurveySphereMarkError`, permanent) naming the field and
-  value; a record that is not an object or has no ``id_key`` fails it too.
+  with a number, fails the export (:class:`~airflow_provider_surveysphere.marks.SurveySphereMarkError`,
+  permanent) naming the field and value; a record that is not an object or has no ``id_key`` fails it too.
 * **Parts.** An empty part holds no mark and is read past; a part that cannot be read (not JSON Lines of
   objects with ``id_key``, or a bad mark value) fails the export with
   :class:`SurveySphereCorruptPartError` (permanent) naming the part and line: guessing what it held could
   export records twice or never. Part numbers grow past eight digits and are ordered numerically; a part
-  is published only under a name nothing has (:mod:`.output.sinks`), so none is ever rewritten.
+  is published only under a name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none
+  is ever rewritten.
 * **Concurrent exports.** Two exports of one folder at once both pick the next number; the first to
   publish wins, the other fails with :class:`SurveySphereConcurrentExportError` (transient: its retry reads
   the new mark) and publishes nothing. ``max_active_runs=1`` avoids the wasted work; correctness does not

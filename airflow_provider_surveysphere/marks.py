@@ -5,7 +5,8 @@
   rest is dropped), a ``,`` fraction, the basic form (``20261130T100000Z``) and a bare date (midnight UTC)
   parse the same on every supported Python. ``...00Z`` and ``...00.000+00:00`` are the same instant.
 * A number (not a bool) is a number: for sequence-like mark fields.
-* ``null`` or a missing field is no mark value (:func:`mark_of` returns None): see :mod:`..incremental`.
+* ``null`` or a missing field is no mark value (:func:`mark_of` returns None); what the export does with
+  such a record: :mod:`airflow_provider_surveysphere.incremental`.
 * Anything else (text that is not ISO 8601, a bool, a list, ...) is refused, naming the field and value,
   and so is comparing an instant with a number.
 """
