@@ -90,8 +90,9 @@ class SurveySphereSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # Checked now, so that a plain callable in deferrable mode is a DAG import error, not a late surprise.
-        compile_condition(condition, allow_plain_callable=not deferrable)
+        # Checked now, so that a plain callable in deferrable mode or a value of the wrong type is a DAG import
+        # error, not a late surprise; a templated value is checked when the task runs, once rendered.
+        compile_condition(condition, allow_plain_callable=not deferrable, templated=True)
         bad = [s for s in pending_statuses if isinstance(s, bool) or not isinstance(s, int) or not 400 <= s < 500]
         if bad:
             raise SurveySphereArgumentError("pending_statuses", f"{bad!r}: only 4xx statuses can mean 'not yet'")

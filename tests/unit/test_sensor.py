@@ -254,3 +254,27 @@ def test_both_modes_make_their_last_check_at_the_deadline(hook, mocked_api, fake
         assert event["status"] == "timeout" and event["polls"] == len(expected)
         pokes = [t - polls[0] for t in polls]
     assert pokes == expected
+
+
+def test_a_condition_value_of_the_wrong_type_fails_when_the_dag_is_parsed():
+    with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'maybe'"):
+        sensor(condition={"key": "closed_at", "exists": "maybe"})
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_a_templated_condition_value_is_checked_once_rendered(hook, mocked_api, deferrable):
+    mocked_api.get(SURVEY, json={"status": "open"})
+    condition = {"key": "closed_at", "exists": "{{ params.closed }}"}
+    s = sensor(hook, condition=condition, deferrable=deferrable)  # parsed: the template is not judged yet
+    s.render_template_fields({"params": {"closed": False}})
+    assert s.condition == {"key": "closed_at", "exists": "False"}
+    if deferrable:
+        with pytest.raises(TaskDeferred) as caught:
+            s.execute({})
+        assert caught.value.trigger.serialize()[1]["condition"] == {"key": "closed_at", "exists": "False"}
+    else:
+        assert s.poke({}).is_done is True  # closed_at is absent, as "False" asks (bool("False") would wait)
+    s = sensor(hook, condition=condition, deferrable=deferrable)
+    s.render_template_fields({"params": {"closed": "perhaps"}})
+    with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'perhaps'"):
+        s.execute({})
