@@ -27,13 +27,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, origin_of
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
-    SurveySphereArgumentError,
     SurveySphereClientError,
     SurveySphereConfigError,
-    SurveySphereForeignHostError,
     SurveySphereRetryAfterTooLongError,
     SurveySphereTLSError,
 )
+from airflow_provider_surveysphere.http_rules import endpoint_url, ssl_context, tls_verification
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import RETRY_STATUSES
 from airflow_provider_surveysphere.token import AccessToken, TokenClient
@@ -119,7 +118,8 @@ class SurveySphereAsyncClient:
         self._token_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             timeout=settings.timeout,
-            verify=True if settings.verify is None else settings.verify,
+            # The hook's TLS rule (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, the connection's verify winning).
+            verify=ssl_context(tls_verification(settings), settings.conn_id),
             follow_redirects=False,
             headers={
                 "Accept": "application/json",
@@ -176,16 +176,8 @@ class SurveySphereAsyncClient:
     # -- requests -----------------------------------------------------------------------------------------
 
     def url_for(self, endpoint: str) -> str:
-        """Resolve ``endpoint`` against the base URL; refuse a URL on another origin (as the hook does)."""
-        if not isinstance(endpoint, str) or not endpoint.strip():
-            raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
-        if "://" in endpoint or endpoint.startswith("//"):
-            url = endpoint
-        else:
-            url = urljoin(self.settings.base_url + "/", endpoint.lstrip("/"))
-        if origin_of(url) != self.settings.origin:
-            raise SurveySphereForeignHostError(urlsplit(url).netloc or url, self.settings.origin)
-        return url
+        """Resolve ``endpoint`` against the base URL; refuse a URL on another origin (the hook's rules)."""
+        return endpoint_url(self.settings, endpoint)
 
     async def get_json(
         self, endpoint: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None

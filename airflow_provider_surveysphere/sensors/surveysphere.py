@@ -125,7 +125,7 @@ class SurveySphereSensor(BaseSensorOperator):
     def _get_next_poke_interval(
         self, started_at: Any, run_duration: Callable[[], float], poke_count: int
     ) -> float:
-        """Airflow's interval (backoff with jitter), with the two rules of :mod:`~airflow_provider_surveysphere.intervals`.
+        """Airflow's interval (backoff with jitter) under the rules of :mod:`~airflow_provider_surveysphere.intervals`.
 
         The poke count is capped where the backoff already reaches its cap (Airflow's ``2 ** poke_count``
         overflows a float after 1,025 pokes), and the wait ends at the deadline, so that the last poke is
