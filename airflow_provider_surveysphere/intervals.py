@@ -18,7 +18,7 @@ _MAX_DOUBLINGS = 1000
 
 
 def next_interval(poke_interval: float, polls: int, exponential_backoff: bool, max_wait: float | None) -> float:
-    """Seconds until the next poll of the trigger: ``poke_interval``, or doubling after each poll, at most ``max_wait``.
+    """Seconds until the trigger's next poll: ``poke_interval``, or doubling after each poll up to ``max_wait``.
 
     Any number of polls works: the doubling stops counting once it has passed the cap, so ``2 ** polls`` is never
     computed (it outgrows a float after 1,024 doublings, seven days into a 60-second backoff capped at a minute).
@@ -26,10 +26,12 @@ def next_interval(poke_interval: float, polls: int, exponential_backoff: bool, m
     :param poke_interval: seconds between polls, the first interval of a backoff
     :param polls: polls made so far (1 after the first)
     :param exponential_backoff: double the interval after each poll
-    :param max_wait: the longest interval, None for no cap but :data:`MAX_INTERVAL`
+    :param max_wait: the longest interval of a backoff, None for no cap but :data:`MAX_INTERVAL`
     """
+    if not exponential_backoff:
+        return min(poke_interval, MAX_INTERVAL)  # max_wait caps a backoff only, as in Airflow's poke loop
     cap = min(max_wait, MAX_INTERVAL) if max_wait else MAX_INTERVAL
-    if not exponential_backoff or polls <= 1 or poke_interval <= 0:
+    if polls <= 1 or poke_interval <= 0:
         return min(poke_interval, cap)
     # log2 of each side separately: their quotient can overflow for a tiny poke_interval, the difference cannot.
     doublings_to_cap = math.ceil(math.log2(cap) - math.log2(poke_interval))

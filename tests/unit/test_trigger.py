@@ -198,6 +198,7 @@ def test_exponential_backoff_doubles_up_to_max_wait(api):
     first_event(make_trigger(api, sleeps, exponential_backoff=True, max_wait=50))
     assert sleeps == [10, 20, 40, 50, 50]
     assert next_interval(10, 1, False, None) == 10
+    assert next_interval(10, 3, False, 5) == 10  # max_wait caps a backoff only, as in Airflow's poke loop
 
 
 @pytest.mark.parametrize("polls", [1025, 1026, 5000, 10**9])
