@@ -122,15 +122,16 @@ def test_tls_rules_are_the_same_in_both_clients(get: Get, connect, https_sandbox
 
 def test_a_ca_directory_works_in_both_clients(connect, https_sandbox, tmp_path):
     """``verify`` may name a directory of hashed CA certificates (OpenSSL's capath), as requests allows."""
-    import ssl
+    import shutil
     import subprocess
 
+    if shutil.which("openssl") is None:
+        pytest.skip("naming a certificate by its subject hash takes the openssl command")
     digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", https_sandbox.ca_cert_path],
                             check=True, capture_output=True, text=True).stdout.strip()
     (tmp_path / f"{digest}.0").write_bytes(Path(https_sandbox.ca_cert_path).read_bytes())
     connect(extra={"verify": str(tmp_path)})
     assert sync_get("api/v1/surveys")["data"] and async_get("api/v1/surveys")["data"]
-    assert ssl.OPENSSL_VERSION  # the directory form is OpenSSL's
 
 
 #: endpoint (with {base} for the sandbox's base URL) -> "ok" or the foreign host named
