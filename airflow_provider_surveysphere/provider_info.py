@@ -60,6 +60,17 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The ``surveysphere`` Asset URI scheme of hook lineage: Airflow 3 reads ``asset-uris``, Airflow 2.11
+#: ``dataset-uris``; the OpenLineage provider turns such an Asset into the operator's own dataset naming.
+ASSET_URIS: list[dict[str, Any]] = [
+    {
+        "schemes": ["surveysphere"],
+        "handler": "airflow_provider_surveysphere.asset_uris.normalize_source_uri",
+        "to_openlineage_converter": "airflow_provider_surveysphere.asset_uris.convert_source_asset_to_openlineage",
+    }
+]
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager."""
     return {
@@ -91,6 +102,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_surveysphere.triggers.surveysphere"],
             }
         ],
+        "asset-uris": ASSET_URIS,
+        "dataset-uris": ASSET_URIS,
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_surveysphere.hooks.surveysphere.SurveySphereHook",
