@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_surveysphere.sandbox.data import Dataset, format_timestamp, parse_timestamp
 
-__all__ = ["DEFAULT_RESPONSE_INTERVAL", "DEFAULT_RESPONSES", "DEFAULT_START", "SandboxConfig", "recent_start"]
+__all__ = [
+    "DEFAULT_RESPONSES", "DEFAULT_RESPONSE_INTERVAL", "DEFAULT_START", "ENDS_NOW", "SandboxConfig", "recent_start",
+]
 
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # what tests pin; the default start is recent_start()
 DEFAULT_RESPONSES = 14 * 24 * 60
