@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import math
 import os
 import re
@@ -20,6 +21,8 @@ from airflow_provider_surveysphere.redaction import forget_locals
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://app.surveysphere.co.uk"
 DEFAULT_TOKEN_PATH = "/connect/token"
@@ -212,12 +215,16 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
             f"plain http:// is only allowed to a loopback host (a local sandbox); use https:// for {hostname}",
         )
     netloc = parts.netloc
+    # The Port field fills in a Base URL without a port; a port in the Base URL wins over it, so that
+    # changing the Base URL alone (the field the user reads) never breaks every task until both agree.
     if port:
         if url_port is None:
             netloc = f"{netloc}:{port}"
         elif url_port != port:
-            raise SurveySphereConfigError(
-                conn_id, "port", f"{port} differs from the port {url_port} in host {shown!r}; set it in one place"
+            log.warning(
+                "SurveySphere connection %r: Port %d differs from the port %d in the Base URL %r; using %d "
+                "(the Base URL's port wins; clear the Port field or make it equal)",
+                conn_id, port, url_port, shown, url_port,
             )
     path = parts.path.rstrip("/")
     return f"{parts.scheme.lower()}://{netloc}{path}"

@@ -88,33 +88,127 @@ class SurveySphereClientError(SurveySphereAPIError, SurveySpherePermanentError):
     """A 4xx answer other than 408 and 429: the request itself is wrong and is not retried."""
 
 
+class SurveySphereConnectionError(SurveySphereAPIError):
+    """No answer came: the host's name does not resolve, the port refuses, or the server stays silent.
+
+    Transient (the task's retries apply): a DNS or network outage heals, and a typo is named in words
+    on the first attempt.
+
+    :param method: HTTP method of the failed request
+    :param path: the request's path (no query string)
+    :param address: ``host:port`` the request was sent to
+    :param cause: what went wrong, in words
+    :param error_type: the name of the low-level error, for searches
+    """
+
+    def __init__(self, method: str, path: str, address: str, cause: str, error_type: str) -> None:
+        self.address = address
+        self.cause = cause
+        super().__init__(method, path, 0, f"cannot connect to {address}: {cause} ({error_type})")
+
+
 class SurveySphereTLSError(SurveySpherePermanentError):
     """The server's certificate could not be verified: a setting to fix, not a failure to retry.
 
     :param method: HTTP method of the failed request
     :param path: the request's path
     :param conn_id: the connection whose ``verify`` extra applies
+    :param address: ``host:port`` of the server, when known
     """
 
-    def __init__(self, method: str, path: str, conn_id: str) -> None:
+    def __init__(self, method: str, path: str, conn_id: str, address: str = "") -> None:
+        self.address = address
+        at = f" with {address}" if address else ""
         super().__init__(
-            f"SurveySphere API {method} {path}: TLS certificate verification failed; if the server uses a "
+            f"SurveySphere API {method} {path}: TLS certificate verification failed{at}; if the server uses a "
             f"private CA, set extra.verify of connection {conn_id!r} to its CA bundle path"
         )
 
 
-def transport_error(method: str, path: str, conn_id: str, exc: BaseException) -> SurveySphereError:
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def address_of(url: str) -> str:
+    """``host:port`` of a URL, the port filled in from the scheme when the URL has none; never a query.
+
+    :param url: an absolute URL
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port if port is not None else DEFAULT_PORTS.get(parts.scheme.lower(), '?')}"
+
+
+def connection_failure_cause(exc: BaseException) -> tuple[str, str]:
+    """``(cause in words, low-level error type)`` of a request that got no answer.
+
+    Follows the chain requests and urllib3 build (``MaxRetryError.reason``, ``__cause__``, ``args``)
+    down to the socket's own error.
+
+    :param exc: what requests or urllib3 raised
+    """
+    import socket
+
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending and len(chain) < 20:
+        current = pending.pop(0)
+        if current is None or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        pending.extend([reason if isinstance(reason, BaseException) else None, current.__cause__, current.__context__])
+    names = {type(error).__name__ for error in chain}
+    if any(isinstance(error, socket.gaierror) for error in chain) or "NameResolutionError" in names:
+        return "the host name does not resolve (check the Base URL for a typo)", "NameResolutionError"
+    if any(isinstance(error, ConnectionRefusedError) for error in chain):
+        return "connection refused (nothing listens on that port)", "ConnectionRefusedError"
+    if names & {"SSLError", "SSLCertVerificationError"}:
+        return "the TLS handshake failed", "SSLError"
+    if names & {"ConnectTimeout", "ConnectTimeoutError"}:
+        return "timed out while connecting (no answer within the connection's timeout)", "ConnectTimeout"
+    if names & {"ReadTimeout", "ReadTimeoutError", "TimeoutError", "timeout"}:
+        return "timed out waiting for the answer (none within the connection's timeout)", "ReadTimeout"
+    for error in chain:
+        if isinstance(error, (ConnectionResetError, ConnectionAbortedError)) or type(error).__name__ in (
+            "RemoteDisconnected", "ProtocolError",
+        ):
+            return "the server closed the connection without an answer", type(error).__name__
+    return f"the connection failed ({type(chain[-1]).__name__})", type(exc).__name__
+
+
+def transport_error(method: str, url: str, conn_id: str, exc: BaseException) -> SurveySphereError:
     """The error for a request that got no answer: TLS failures are permanent, the rest transient.
 
-    The message names the exception types only: their text may carry the URL and its query string.
+    The message names the URL's host and port, the request's path and the cause in words, never the
+    exception's own text: it may carry the URL's query string.
+
+    :param method: HTTP method of the request
+    :param url: the URL the request was sent to (a bare path is accepted, then no host is named)
+    :param conn_id: the connection, named when a setting must change
+    :param exc: what requests raised
     """
+    from urllib.parse import urlsplit
+
     import requests  # local: keep this module free of HTTP imports for users who only catch errors
 
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    address = address_of(url) if parts.netloc else ""
     if isinstance(exc, requests.exceptions.SSLError):
-        return SurveySphereTLSError(method, path, conn_id)
-    reason = exc.args[0] if exc.args else exc
-    reason = getattr(reason, "reason", reason)
-    return SurveySphereAPIError(method, path, 0, f"{type(exc).__name__} ({type(reason).__name__})")
+        return SurveySphereTLSError(method, path, conn_id, address)
+    cause, error_type = connection_failure_cause(exc)
+    if not address:
+        return SurveySphereAPIError(method, path, 0, f"{cause} ({error_type})")
+    return SurveySphereConnectionError(method, path, address, cause, error_type)
 
 
 class SurveySphereRetryAfterTooLongError(SurveySphereError):

@@ -8,6 +8,9 @@ OpenLineage backend:
 - the output is the export file's URI (``file:///abs/path``, ``s3://bucket/key``...); for OpenLineage it
   is split as the OpenLineage naming spec says (``file`` + absolute path, ``s3://bucket`` + key...).
 
+Paths are percent-encoded as a URI path (:mod:`airflow_provider_surveysphere.asset_uris`): a ``#``, ``?``,
+``%``, space or non-ASCII character is escaped, and :func:`file_path` gives the real path back.
+
 Nothing here needs the OpenLineage provider, except :func:`operator_lineage`, which the OpenLineage
 listener alone calls (so the provider is there when it runs).
 """
@@ -22,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias, ObjectStoragePath, get_current_context
+from airflow_provider_surveysphere.asset_uris import SOURCE_SCHEME, quote_path, source_path, unquote_path
+from airflow_provider_surveysphere.exceptions import SurveySpherePermanentError
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
 log = logging.getLogger(__name__)
 
-SOURCE_SCHEME = "surveysphere"
 ALIAS_PREFIX = "surveysphere-export:"
 DEFAULT_PORTS = {"https": 443, "http": 80}
 #: Query parameter pairs read as the export's window ``[start, end)``, first match wins.
@@ -58,8 +62,8 @@ def source_namespace(url: str) -> str:
 
 
 def source_name(url: str) -> str:
-    """The URL path of an endpoint (``/api/v1/surveys/srv-1/responses``): never the query string."""
-    return "/" + urlsplit(url).path.lstrip("/")
+    """The URL path of an endpoint (``/api/v1/surveys/srv-1/responses``), escaped: never the query string."""
+    return source_path(urlsplit(url).path)
 
 
 def source_uri(url: str) -> str:
@@ -68,11 +72,29 @@ def source_uri(url: str) -> str:
 
 
 def output_uri(path: ObjectStoragePath) -> str:
-    """The URI of an export file: ``file:///abs/path`` or ``<scheme>://bucket/key``, without a connection id."""
+    """The URI of an export file: ``file:///abs/path`` or ``<scheme>://bucket/key``, without a connection id.
+
+    The path is percent-encoded (``/tmp/survey #12/x.jsonl`` is ``file:///tmp/survey%20%2312/x.jsonl``);
+    :func:`file_path` reverses it.
+    """
     protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
     if protocol in LOCAL_PROTOCOLS:
-        return "file://" + os.path.abspath(str(path.path))
-    return f"{URI_SCHEMES.get(protocol, protocol)}://{path.path.lstrip('/')}"
+        return "file://" + quote_path(os.path.abspath(str(path.path)))
+    bucket, _, key = path.path.lstrip("/").partition("/")
+    return f"{URI_SCHEMES.get(protocol, protocol)}://{bucket}/{quote_path(key)}"
+
+
+def file_path(uri: str) -> str:
+    """The real path (local file) or ``bucket/key`` (object storage) that an export's URI names.
+
+    ``file_path("file:///tmp/survey%20%2312/x.jsonl") == "/tmp/survey #12/x.jsonl"``: what a downstream
+    task opens after reading the URI of an Asset event.
+
+    :param uri: an Asset URI made by :func:`output_uri`
+    """
+    parts = urlsplit(uri)
+    path = unquote_path(parts.path)
+    return path if parts.scheme == "file" else parts.netloc + path
 
 
 def openlineage_naming(uri: str) -> tuple[str, str]:
@@ -215,6 +237,10 @@ def record_hook_output(hook: Any, uri: str) -> None:
 def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:  # type: ignore[type-arg, unused-ignore]
     """The OpenLineage datasets of a SurveySphere task: the endpoint in, the export file out.
 
+    An invalid connection or endpoint gives no datasets and logs nothing: the task fails with that error
+    itself, and the OpenLineage provider would otherwise log its own "failed to extract" warning for each
+    event (start and failure) on top of it.
+
     :param operator: the SurveySphere operator, with its fields rendered
     :param complete: True when the export succeeded: the output gets its row count and size
     """
@@ -225,7 +251,11 @@ def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:  # ty
     )
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    url = operator.hook.url_for(operator.endpoint)
+    try:
+        url = operator.hook.url_for(operator.endpoint)
+    except SurveySpherePermanentError as error:  # the task's own error says what is wrong
+        log.debug("No OpenLineage datasets for task %s: %s", getattr(operator, "task_id", "?"), error)
+        return OperatorLineage()
     inputs = [InputDataset(namespace=source_namespace(url), name=source_name(url))]
     outputs = []
     if operator.output_path is not None:

@@ -11,12 +11,18 @@ from typing import Any
 
 from airflow_provider_surveysphere import __version__
 
-# The port stays visible: Airflow 3.3's connection list sends an empty port as 0 when it tests a
-# connection, and refuses the test when the stored port differs (NULL); a filled-in port makes Test work.
-# The connection reads port 0 as "no port" (the Base URL's own, or the scheme's default).
+# The port stays visible: Airflow 3.3.0-3.3.2's connection list sends an empty port as 0 when it tests a
+# connection and refuses the test (the UI shows only "Bad Request"; apache/airflow#73298 fixed it), so a
+# user may fill it in. The connection reads port 0 as "no port"; a port in the Base URL wins over the field
+# (its label says so), so a filled-in port never conflicts with a later change of the Base URL.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema"],
-    "relabeling": {"host": "Base URL", "login": "Client ID", "password": "Client Secret"},
+    "relabeling": {
+        "host": "Base URL",
+        "port": "Port (used when the Base URL has none)",
+        "login": "Client ID",
+        "password": "Client Secret",
+    },
     "placeholders": {
         "host": "https://app.surveysphere.co.uk",
         "port": "443",
@@ -60,6 +66,17 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The ``surveysphere`` Asset URI scheme of hook lineage: Airflow 3 reads ``asset-uris``, Airflow 2.11
+#: ``dataset-uris``; the OpenLineage provider turns such an Asset into the operator's own dataset naming.
+ASSET_URIS: list[dict[str, Any]] = [
+    {
+        "schemes": ["surveysphere"],
+        "handler": "airflow_provider_surveysphere.asset_uris.normalize_source_uri",
+        "to_openlineage_converter": "airflow_provider_surveysphere.asset_uris.convert_source_asset_to_openlineage",
+    }
+]
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager."""
     return {
@@ -91,6 +108,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_surveysphere.triggers.surveysphere"],
             }
         ],
+        "asset-uris": ASSET_URIS,
+        "dataset-uris": ASSET_URIS,
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_surveysphere.hooks.surveysphere.SurveySphereHook",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -9,15 +10,24 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from airflow_provider_surveysphere.exceptions import SurveySphereConfigError, SurveySphereRetryAfterTooLongError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereConfigError,
+    SurveySphereRetryAfterTooLongError,
+    connection_failure_cause,
+)
 from airflow_provider_surveysphere.http_rules import tls_verification
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from urllib3 import BaseHTTPResponse
+    from urllib3.connectionpool import ConnectionPool
 
     from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
     from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings
     from airflow_provider_surveysphere.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 #: Statuses worth asking again for: rate limiting and the server's or a gateway's passing trouble.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -46,6 +56,32 @@ class CappedRetry(Retry):
         new = super().new(**kw)
         new.max_wait = self.max_wait
         new.throttle = self.throttle
+        return new
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> CappedRetry:
+        """Count a failed attempt; a connection that failed is named in the log at once, before the retry.
+
+        Without this, a host that does not resolve or a refused port shows nothing until every retry has
+        been spent (some 16 s with the default five).
+        """
+        new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when none is left
+        if error is not None and response is None and _pool is not None:
+            cause, error_type = connection_failure_cause(error)
+            retries = len(new.history)
+            left = new.total if isinstance(new.total, int) else 0
+            log.warning(
+                "SurveySphere %s %s: cannot connect to %s:%s: %s (%s); retry %d of %d",
+                method, urlsplit(url or "").path or "/", _pool.host, _pool.port, cause, error_type,
+                retries, retries + left,
+            )
         return new
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:

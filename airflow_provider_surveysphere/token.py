@@ -187,7 +187,7 @@ class TokenClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise transport_error("POST", _path(settings.token_url), settings.conn_id, exc) from None
+            raise transport_error("POST", settings.token_url, settings.conn_id, exc) from None
         token = self.parse(response, started)
         log.info(
             "Fetched a SurveySphere access token for client id %s (valid %.0f s)", settings.client_id, token.lifetime

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, task
-from airflow_provider_surveysphere.lineage import export_alias
+from airflow_provider_surveysphere.lineage import export_alias, file_path
 
 
 def triggering_events(context: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -41,11 +41,12 @@ with DAG(
         """Stand-in for a warehouse load: check each new file against its event's record count."""
         loaded = []
         for uri, extra in triggering_events(context):
-            lines = sum(1 for _ in open(uri.removeprefix("file://"), "rb")) if uri.startswith("file://") else None
+            # The URI is percent-encoded (a "#" in a path is "%23"): file_path gives the path to open.
+            lines = sum(1 for _ in open(file_path(uri), "rb")) if uri.startswith("file://") else None
             print(f"New export {uri}: {extra['records']} records in {extra['pages']} pages from {extra['source']}")
             if lines is not None and lines != extra["records"]:
                 raise ValueError(f"{uri} has {lines} lines but its asset event says {extra['records']} records")
-            loaded.append({"uri": uri, "records": extra["records"], "window_start": extra.get("window_start")})
+            loaded.append({"uri": uri, "path": file_path(uri), "records": extra["records"], "window_start": extra.get("window_start")})
         print(json.dumps(loaded))
         return loaded
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereClientError,
     SurveySphereConfigError,
     SurveySphereError,
+    SurveySpherePermanentError,
     transport_error,
 )
 from airflow_provider_surveysphere.http_rules import endpoint_url
@@ -230,7 +232,7 @@ class SurveySphereHook(BaseHook):
         except SurveySphereError:
             raise
         except requests.RequestException as exc:
-            raise transport_error(method, urlsplit(url).path, self.surveysphere_conn_id, exc) from None
+            raise transport_error(method, url, self.surveysphere_conn_id, exc) from None
         self.check_response(response)
         record_hook_input(self, url)
         return response
@@ -303,17 +305,30 @@ class SurveySphereHook(BaseHook):
             max_concurrency=max_concurrency,
         )
 
+    #: The UI's Test makes one attempt and waits at most this many seconds (less if the connection's
+    #: timeout is shorter): a wrong host answers in seconds, not after every retry.
+    test_timeout: float = 10.0
+
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token with the connection's credentials (the UI's Test button).
+        """Fetch a token with the connection's credentials (the UI's Test button): one attempt, short timeout.
 
         The UI tests a copy of the form under a random temporary connection id, which would mean
         nothing to the user: the message leaves it out.
         """
         try:
-            self.token_client.fetch()
+            settings = replace(self.settings, max_retries=0, timeout=min(self.settings.timeout, self.test_timeout))
+            attempt = f"one attempt, {settings.timeout:g} s timeout"
+            client = TokenClient(settings, clock=self.token_cache.clock, max_retry_wait=self.max_retry_wait)
+            try:
+                client.fetch()
+            finally:
+                client.close()
         except Exception as exc:  # noqa: BLE001 - every failure becomes the UI's message; none holds a secret
-            return False, _without_conn_id(str(exc), self.surveysphere_conn_id)
-        return True, "Obtained a SurveySphere access token with these credentials."
+            message = _without_conn_id(str(exc), self.surveysphere_conn_id)
+            if isinstance(exc, SurveySphereError) and not isinstance(exc, SurveySpherePermanentError):
+                message += f" [Test made {attempt}; tasks retry up to max_retries times]"
+            return False, message
+        return True, f"Obtained a SurveySphere access token with these credentials ({attempt})."
 
 
 def _without_conn_id(message: str, conn_id: str) -> str:

@@ -243,7 +243,7 @@ class SurveySphereOperator(BaseOperator):
             for page in paginator.iter_pages():
                 self.check(page)
                 writer.write_records(page.records)
-                progress.update(paginator.pages, paginator.records)
+                progress.update(paginator.pages, paginator.records, total_pages=paginator.strategy.total_pages(page))
         self.log.info(
             "Exported %d records in %d pages to %s (%.0f records/s)",
             writer.records, paginator.pages, target, progress.rate(writer.records),

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from airflow_provider_surveysphere.sandbox.config import SandboxConfig
+from airflow_provider_surveysphere.sandbox.config import ENDS_NOW, SandboxConfig
 from airflow_provider_surveysphere.sandbox.data import parse_timestamp
 from airflow_provider_surveysphere.sandbox.server import SandboxServer
 
@@ -43,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="responses in each survey")
     parser.add_argument("--response-interval", type=float, default=defaults.response_interval,
                         help="seconds between consecutive responses (default: %(default)s)")
-    parser.add_argument("--start", type=parse_timestamp, default=defaults.start,
-                        help="submission time of the first response, ISO 8601 "
-                             "(default: midnight UTC 7 days ago, now %(default)s)")
+    parser.add_argument("--start", type=parse_timestamp, default=None,
+                        help="submission time of the first response, ISO 8601 (default: the time that makes "
+                             "the last response the current minute: the data ends now, none in the future)")
     parser.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime,
                         help="seconds a token stays valid (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the generated data")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             token_lifetime=args.token_lifetime,
             surveys=args.surveys,
             responses_per_survey=args.responses_per_survey,
-            start=args.start,
+            start=args.start if args.start is not None else ENDS_NOW,
             response_interval=args.response_interval,
             seed=args.seed,
             latency=args.latency,

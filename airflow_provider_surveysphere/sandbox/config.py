@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_surveysphere.sandbox.data import Dataset, format_timestamp, parse_timestamp
 
-__all__ = ["DEFAULT_DAYS_BACK", "DEFAULT_START", "SandboxConfig", "recent_start"]
+__all__ = [
+    "DEFAULT_RESPONSES", "DEFAULT_RESPONSE_INTERVAL", "DEFAULT_START", "ENDS_NOW", "SandboxConfig", "recent_start",
+]
 
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)  # what tests pin; the default start is recent_start()
-DEFAULT_DAYS_BACK = 7
+DEFAULT_RESPONSES = 14 * 24 * 60
+DEFAULT_RESPONSE_INTERVAL = 60.0
 
 
-def recent_start(days_back: int = DEFAULT_DAYS_BACK) -> datetime:
-    """Midnight UTC ``days_back`` days before now: default data covers the last days, so "yesterday" has responses."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days_back)
+#: The default of ``start``: replaced by :func:`recent_start` for the config's own count and interval.
+ENDS_NOW = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def recent_start(responses: int = DEFAULT_RESPONSES, interval: float = DEFAULT_RESPONSE_INTERVAL) -> datetime:
+    """The start that makes the last of ``responses`` responses, ``interval`` seconds apart, the current minute.
+
+    The default data then ends now (none is submitted in the future) and covers the 14 days before it, so
+    "yesterday" and today so far have responses.
+
+    :param responses: responses in each survey
+    :param interval: seconds between two responses
+    """
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    return now - timedelta(seconds=interval * max(responses - 1, 0))
 
 
 @dataclass
@@ -34,8 +48,9 @@ class SandboxConfig:
     :param token_lifetime: seconds an issued token stays valid (fractions allowed).
     :param surveys: number of surveys.
     :param responses_per_survey: responses in each survey (generated lazily, millions are fine); the
-        default, one a minute for 14 days from ``start``, covers the last 7 days and the next 7.
-    :param start: submission time of each survey's first response; default midnight UTC 7 days ago.
+        default, one a minute for 14 days from ``start``, covers the 14 days up to now.
+    :param start: submission time of each survey's first response; by default the time that makes the last
+        response the current minute (:func:`recent_start`): the data ends now, none is in the future.
     :param response_interval: seconds between consecutive responses of a survey.
     :param seed: makes the generated data and ``error_rate`` draws reproducible.
     :param token_endpoint_failures: the next this many token requests answer 503 (counts down).
@@ -64,9 +79,9 @@ class SandboxConfig:
     client_secret: str = "sandbox-secret"
     token_lifetime: float = 3600.0
     surveys: int = 3
-    responses_per_survey: int = 14 * 24 * 60
-    start: datetime = field(default_factory=recent_start)
-    response_interval: float = 60.0
+    responses_per_survey: int = DEFAULT_RESPONSES
+    start: datetime = ENDS_NOW
+    response_interval: float = DEFAULT_RESPONSE_INTERVAL
     seed: int = 0
     token_endpoint_failures: int = 0
     error_rate: float = 0.0
@@ -86,6 +101,8 @@ class SandboxConfig:
     page_cache: int = 0
 
     def __post_init__(self) -> None:
+        if self.start == ENDS_NOW:
+            self.start = recent_start(self.responses_per_survey, self.response_interval)
         self.validate()
 
     def validate(self) -> None:

@@ -25,7 +25,7 @@ STANDARD_FIELDS = {
     "Base URL": "https://app.surveysphere.co.uk",
     "Client ID": "your client id",
     "Client Secret": "your client secret",
-    "Port": "443",
+    "Port (used when the Base URL has none)": "443",  # relabelled: the Base URL's own port wins
 }
 EXTRA_FIELDS = {
     "Token URL": "Absolute URL or path of the token endpoint (default /connect/token).",

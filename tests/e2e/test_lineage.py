@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_surveysphere.asset_uris import quote_path
 from airflow_provider_surveysphere.sandbox import SandboxServer
 
 from dags_examples.run_demo import LocalAirflow, sandbox_connection
@@ -54,9 +55,17 @@ def lineage_airflow(tmp_path_factory: pytest.TempPathFactory) -> LocalAirflow:
     return airflow
 
 
-def export(airflow: LocalAirflow, sandbox: SandboxServer, tmp_path: Path, conf: dict[str, Any] | None = None):
-    """Run the daily export with OpenLineage writing its events to a file; return (result, exports, events)."""
-    exports = tmp_path / "exports"
+def export(
+    airflow: LocalAirflow,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    conf: dict[str, Any] | None = None,
+    *,
+    dag_id: str = EXPORT_DAG,
+    exports_folder: str = "exports",
+):
+    """Run an example DAG with OpenLineage writing its events to a file; return (result, output, exports, events)."""
+    exports = tmp_path / exports_folder
     events_file = tmp_path / "openlineage.jsonl"
     env = {
         "AIRFLOW_CONN_SURVEYSPHERE_DEFAULT": sandbox_connection(sandbox),
@@ -64,7 +73,7 @@ def export(airflow: LocalAirflow, sandbox: SandboxServer, tmp_path: Path, conf: 
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events_file), "append": True}),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": OL_NAMESPACE,
     }
-    result = airflow.dags_test(EXPORT_DAG, "2026-11-02", env=env, conf=conf)
+    result = airflow.dags_test(dag_id, "2026-11-02", env=env, conf=conf)
     output = "\n".join([result.stdout, result.stderr, airflow.task_logs()])
     events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
     return result, output, exports, events
@@ -114,7 +123,7 @@ def test_successful_export_emits_its_asset_event_and_openlineage_events(lineage_
 
     # The Asset (Dataset) event of the file, through the task's alias, with its extra.
     (event,) = asset_events(lineage_airflow.home)
-    assert event["uri"] == f"file://{path}"
+    assert event["uri"] == f"file://{quote_path(str(path))}"
     assert event["extra"] == {
         "records": 2880,
         "pages": 6,
@@ -151,7 +160,8 @@ def test_successful_export_emits_its_asset_event_and_openlineage_events(lineage_
     "fixed in 3.1.0)",
 )
 def test_the_asset_event_schedules_the_downstream_dag_which_reads_its_record_count(lineage_airflow, sandbox, tmp_path):
-    result, output, exports, _ = export(lineage_airflow, sandbox, tmp_path)
+    """The export folder holds '#', '%', '?' and a space: the event's URI must still lead to the file."""
+    result, output, exports, _ = export(lineage_airflow, sandbox, tmp_path, exports_folder="exports #1 100% sure?")
     assert result.returncode == 0, output[-5000:]
     (path,) = sorted(exports.rglob("*.jsonl"))
     assert DOWNSTREAM_DAG in queued_dags(lineage_airflow.home)
@@ -177,7 +187,8 @@ def test_the_asset_event_schedules_the_downstream_dag_which_reads_its_record_cou
     task = lineage_airflow.airflow("tasks", "test", DOWNSTREAM_DAG, "load_export", run["run_id"])
     task_output = task.stdout + task.stderr
     assert task.returncode == 0, task_output[-5000:]
-    expected = f"New export file://{path}: 2880 records in 6 pages from surveysphere://127.0.0.1:{sandbox.port}{ENDPOINT}"
+    assert f'"path": {json.dumps(str(path))}' in task_output  # the path it opened: the real one
+    expected = f"New export file://{quote_path(str(path))}: 2880 records in 6 pages from surveysphere://127.0.0.1:{sandbox.port}{ENDPOINT}"
     assert expected in task_output
 
 
@@ -198,4 +209,17 @@ def test_openlineage_events_of_a_failed_export(lineage_airflow, sandbox, tmp_pat
     assert "outputStatistics" not in target.get("outputFacets", {})
     assert "404" in json.dumps(fail["run"]["facets"].get("errorMessage", {}))
     assert not [e for e in asset_events(lineage_airflow.home) if "srv-0404" in e["uri"]]  # no new data announced
+    assert_no_secret(sandbox, json.dumps(events))
+
+
+def test_a_taskflow_task_using_the_hook_gets_the_endpoint_as_an_openlineage_input(lineage_airflow, sandbox, tmp_path):
+    """The fan-out example's list_exports is a plain @task that calls hook.paginate("api/v1/surveys"): hook
+    lineage, translated by the provider's surveysphere:// converter, makes the endpoint its input."""
+    result, output, _, events = export(lineage_airflow, sandbox, tmp_path, dag_id="surveysphere_fanout_export")
+    assert result.returncode == 0, output[-5000:]
+    task_events = [e for e in events if e["job"]["name"] == "surveysphere_fanout_export.list_exports"]
+    assert [e["eventType"] for e in task_events] == ["START", "COMPLETE"]
+    complete = task_events[-1]
+    inputs = [(d["namespace"], d["name"]) for d in complete["inputs"]]
+    assert inputs == [(f"surveysphere://127.0.0.1:{sandbox.port}", "/api/v1/surveys")]
     assert_no_secret(sandbox, json.dumps(events))

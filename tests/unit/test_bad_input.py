@@ -271,8 +271,6 @@ ROWS = [
         ("'surveysphere_default'", "extra.verify", "'of' is neither true/false", "existing CA bundle"), 0),
     Row("schema set", _connection(schema="api"), _get, SurveySphereConfigError, True,
         ("'surveysphere_default'", "schema: 'api' is not used", "https://host/api"), 0),
-    Row("port that differs from the host's", _connection(host=f"{BASE_URL}:8443", port=9443), _get,
-        SurveySphereConfigError, True, ("'surveysphere_default'", "port: 9443 differs from the port 8443"), 0),
     Row("credentials in the host", _connection(host="https://user:pa55word@api.surveysphere.test"), _get,
         SurveySphereConfigError, True, ("host (Base URL)", "holds credentials"), 0, [_no_credentials_in_the_message]),
     Row("max_retries that is not a whole number", _connection(extra={"max_retries": 2.5}), _get,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -173,11 +174,24 @@ def test_ipv6_hosts(host, port, expected):
     assert settings(host=host, port=port).base_url == expected
 
 
-def test_port_equal_to_the_hosts_port_is_fine_and_a_different_one_is_refused():
-    assert settings(host="https://h.example:8443", port=8443).base_url == "https://h.example:8443"
-    with pytest.raises(SurveySphereConfigError) as caught:
-        settings(host="https://h.example:8443", port=9443)
-    assert caught.value.field == "port" and "9443" in str(caught.value) and "8443" in str(caught.value)
+def test_port_equal_to_the_hosts_port_or_filling_a_host_without_one_is_used_silently(caplog):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_surveysphere.connection"):
+        assert settings(host="https://h.example:8443", port=8443).base_url == "https://h.example:8443"
+        assert settings(host="https://h.example", port=8443).base_url == "https://h.example:8443"
+        assert settings(host="https://h.example", port=443).origin == "https://h.example"
+    assert caplog.records == []
+
+
+def test_the_base_urls_port_wins_over_a_different_port_field_with_a_warning(caplog):
+    """A Port filled in once (as Airflow 3.3.0-3.3.2's Test needs) must not break a later Base URL change."""
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_surveysphere.connection"):
+        moved = settings(host="https://h.example:8443/api", port=443)
+    assert moved.base_url == "https://h.example:8443/api" and moved.token_url == "https://h.example:8443/api/connect/token"
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "SurveySphere connection 'ss': Port 443 differs from the port 8443 in the Base URL "
+        "'https://h.example:8443/api'; using 8443 (the Base URL's port wins; clear the Port field or make it equal)"
+    )
 
 
 def test_schema_is_refused_instead_of_ignored(monkeypatch):

@@ -188,7 +188,45 @@ def test_progress_is_logged_every_fifty_pages_or_ten_seconds(caplog):
             progress.update(pages, pages * 10)
         assert caplog.records == []
         progress.update(50, 500)
-        assert len(caplog.records) == 1 and "50 pages, 500 records" in caplog.text
+        assert len(caplog.records) == 1 and "50 pages, 500 records so far" in caplog.text
         now[0] = 10.5
         progress.update(51, 510)
         assert len(caplog.records) == 2 and "records/s" in caplog.text
+
+
+def test_a_progress_line_says_so_far_with_the_rate_and_the_share_done_when_the_total_is_known(caplog):
+    now = [0.0]
+    progress = ExportProgress(logging.getLogger("progress-test"), every_pages=1, clock=lambda: now[0])
+    now[0] = 8.0
+    assert progress.describe(9, 9000) == "Export in progress: 9 pages, 9,000 records so far (1,125 records/s)"
+    assert progress.describe(9, 9000, total_pages=20) == (
+        "Export in progress: 9 pages, 9,000 records so far (1,125 records/s); page 9 of 20 (45%)"
+    )
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        progress.update(9, 9000, total_pages=20)
+    assert caplog.messages == ["Export in progress: 9 pages, 9,000 records so far (1,125 records/s); page 9 of 20 (45%)"]
+
+
+def test_an_export_logs_its_share_done_from_the_servers_total(hook, mocked_api, tmp_path, caplog, monkeypatch):
+    from airflow_provider_surveysphere.operators import surveysphere as operator_module
+
+    # Every page reported, to a logger caplog sees (the task's own logger goes through structlog on Airflow 3).
+    monkeypatch.setattr(
+        operator_module, "ExportProgress", lambda _: ExportProgress(logging.getLogger("progress-test"), every_pages=1)
+    )
+    for page in (1, 2, 3):
+        mocked_api.get(
+            RESPONSES,
+            match=[matchers.query_param_matcher({"page": str(page), "pageSize": "2"})],
+            json={"data": [{"id": f"r{page}a"}, {"id": f"r{page}b"}] if page < 3 else [{"id": "r3a"}], "totalPages": 3},
+        )
+    operator = SurveySphereOperator(
+        task_id="export", endpoint="api/v1/surveys/s1/responses", output_path=str(tmp_path / "out.jsonl"),
+        pagination=PageNumberPagination(page_param="page", size_param="pageSize", page_size=2, total_pages_key="totalPages"),
+        records_key="data", emit_asset=False,
+    )
+    operator.hook = hook
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        operator.execute({})
+    progress = [m for m in caplog.messages if m.startswith("Export in progress")]
+    assert [m.split("; ")[-1] for m in progress] == ["page 1 of 3 (33%)", "page 2 of 3 (67%)", "page 3 of 3 (100%)"]

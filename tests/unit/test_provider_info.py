@@ -26,7 +26,9 @@ def test_connection_form_labels():
     conn_type = get_provider_info()["connection-types"][0]
     assert conn_type["hook-class-name"] == "airflow_provider_surveysphere.hooks.surveysphere.SurveySphereHook"
     behaviour = conn_type["ui-field-behaviour"]
-    assert behaviour["relabeling"] == {"host": "Base URL", "login": "Client ID", "password": "Client Secret"}
+    assert behaviour["relabeling"] == {
+        "host": "Base URL", "port": "Port (used when the Base URL has none)", "login": "Client ID", "password": "Client Secret"
+    }
     assert set(behaviour["hidden-fields"]) == {"schema"}  # port visible: Airflow 3.3's Test needs it filled
     assert behaviour["placeholders"]["port"] == "443"
     assert set(conn_type["conn-fields"]) == {"token_url", "scope", "timeout", "verify", "max_retries", "token_refresh_leeway"}

@@ -743,6 +743,36 @@ def test_default_data_covers_yesterday_and_today() -> None:
     assert hi - lo == 60  # and up to now
 
 
+def test_default_data_ends_now_with_nothing_in_the_future() -> None:
+    """The last response is at the current minute: an export of "yesterday" sits next to a run's own dates."""
+    before = datetime.now(timezone.utc)
+    dataset = SandboxConfig().dataset()
+    after = datetime.now(timezone.utc)
+    last = dataset.submitted_at(dataset.responses_per_survey - 1)
+    assert before - timedelta(minutes=1) < last <= after
+    later = after + timedelta(microseconds=1)
+    assert dataset.index_window(later, later + timedelta(days=30)) == (dataset.responses_per_survey,) * 2
+
+
+def test_default_start_ends_the_data_now_whatever_the_count() -> None:
+    config = SandboxConfig(responses_per_survey=100, response_interval=30)
+    last = config.dataset().submitted_at(99)
+    now = datetime.now(timezone.utc)
+    assert now - timedelta(minutes=1) < last <= now
+
+
+def test_cli_default_start_ends_the_data_now_whatever_the_count(tmp_path: Path) -> None:
+    process, url = start_cli(tmp_path, "--responses-per-survey", "100", "--response-interval", "30")
+    try:
+        config = requests.get(f"{url}/__sandbox/config", timeout=5).json()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    last = parse_timestamp(config["start"]) + timedelta(seconds=30 * 99)
+    now = datetime.now(timezone.utc)
+    assert now - timedelta(minutes=2) < last <= now
+
+
 def test_cli_sets_every_failure_and_waiting_knob(tmp_path: Path) -> None:
     process, url = start_cli(
         tmp_path, "--token-endpoint-failures", "1", "--error-rate", "0.25", "--error-every", "3",
