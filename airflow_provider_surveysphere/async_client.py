@@ -29,8 +29,11 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
     SurveySphereClientError,
     SurveySphereConfigError,
+    SurveySphereConnectionError,
     SurveySphereRetryAfterTooLongError,
     SurveySphereTLSError,
+    address_of,
+    connection_failure_cause,
 )
 from airflow_provider_surveysphere.http_rules import check_origin, endpoint_url, ssl_context, tls_verification
 from airflow_provider_surveysphere.redaction import excerpt_of
@@ -257,10 +260,16 @@ class SurveySphereAsyncClient:
                 response = await self._http.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 if _is_tls_failure(exc):
-                    raise SurveySphereTLSError(method, path, self.settings.conn_id) from None
+                    raise SurveySphereTLSError(method, path, self.settings.conn_id, address_of(url)) from None
+                # The same words as the hook's (exceptions.connection_failure_cause), for the same causes.
+                cause, error_type = connection_failure_cause(exc)
                 if attempt >= self.settings.max_retries:
-                    raise SurveySphereAPIError(method, path, 0, f"{type(exc).__name__}") from None
+                    raise SurveySphereConnectionError(method, path, address_of(url), cause, error_type) from None
                 wait = self._backoff(attempt)
+                log.warning(
+                    "SurveySphere %s %s: cannot connect to %s: %s (%s); retry %d of %d",
+                    method, path, address_of(url), cause, error_type, attempt + 1, self.settings.max_retries,
+                )
             else:
                 if response.status_code not in RETRY_STATUSES or attempt >= self.settings.max_retries:
                     return response

@@ -129,3 +129,28 @@ def test_tls_failures_name_the_host_and_port():
 
     error = transport_error("GET", "https://api.example.test:8443/x?k=1", "c", requests.exceptions.SSLError("bad"))
     assert isinstance(error, SurveySphereTLSError) and "with api.example.test:8443" in str(error)
+
+
+def test_the_triggers_client_names_a_refused_port_in_the_same_words(set_connection, refused_port, caplog):
+    """Deferrable mode meets the same host as poke mode: the same error class and words, each retry logged."""
+    import asyncio
+
+    from airflow_provider_surveysphere.async_client import SurveySphereAsyncClient, load_settings
+
+    set_connection(host=f"http://127.0.0.1:{refused_port}", extra={"max_retries": 1})
+
+    async def run() -> None:
+        client = await asyncio.to_thread(SurveySphereAsyncClient, await load_settings("surveysphere_default"))
+        client.backoff_factor = 0
+        client.backoff_jitter = 0
+        async with client:
+            await client.get_json("api/v1/surveys?token=abc")
+
+    with caplog.at_level(logging.WARNING), pytest.raises(SurveySphereConnectionError) as caught:
+        asyncio.run(run())
+    message = str(caught.value)
+    assert f"cannot connect to 127.0.0.1:{refused_port}: connection refused" in message
+    assert "abc" not in message and CLIENT_SECRET not in message
+    assert not isinstance(caught.value, SurveySpherePermanentError)
+    assert f"cannot connect to 127.0.0.1:{refused_port}: connection refused" in caplog.text
+    assert "retry 1 of 1" in caplog.text
