@@ -34,7 +34,13 @@ atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantee
 
 Hence a wake-up with nothing new writes nothing; an export that fails publishes nothing and the next one
 redoes it; no state outside the output can drift from it. Assumes what the sandbox guarantees: ``time_key``
-never decreases in arrival order (a record that arrives later is never dated before one already exported).
+never decreases in arrival order (a record that arrives later is never dated before one already exported),
+and the listing is in arrival order, ties included (a record that arrives later is listed after every
+record already there). A listing that orders ties otherwise (by id, say) breaks the second: a record
+arriving mid-export at the newest timestamp can sort before the pages already read, so the next page
+repeats a record (dropped: an export keeps a record once) and the newcomer is not on this export's pages
+(the next export finds it at the mark, unless a later-dated record arrived during the same export too:
+then it is below the next mark and lost, which no reading of the parts can detect).
 """
 
 from __future__ import annotations
@@ -222,6 +228,8 @@ class NewRecords:
         self.hwm, self.time_key, self.id_key = hwm, time_key, id_key
         self.mark = as_mark(hwm.mark, time_key)
         self.exported_markless = _ExportedMarkless(hwm, time_key, id_key)
+        self.newest: Mark | None = None  # the greatest mark value this export kept, and the ids kept at it
+        self.ids_at_newest: set[str] = set()
 
     def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
         for record in records:
@@ -233,8 +241,23 @@ class NewRecords:
                     yield record
                 continue
             order = 1 if self.mark is None else value.compare(self.mark, self.time_key)
-            if order > 0 or (order == 0 and record_id not in self.hwm.ids_at_mark):
+            if (order > 0 or (order == 0 and record_id not in self.hwm.ids_at_mark)) and self._first_time(
+                value, record_id
+            ):
                 yield record
+
+    def _first_time(self, value: Mark, record_id: str) -> bool:
+        """False for a record this export already kept: a listing whose ties are not in arrival order (by id,
+        say) shifts its later pages when a record arrives at the newest timestamp mid-export, so the next page
+        repeats one. Arrivals never go back in time, so only a record at the newest value kept can be repeated."""
+        order = 1 if self.newest is None else value.compare(self.newest, self.time_key)
+        if order > 0:
+            self.newest, self.ids_at_newest = value, {record_id}
+        elif order == 0:
+            if record_id in self.ids_at_newest:
+                return False
+            self.ids_at_newest.add(record_id)
+        return True
 
 
 def new_records(records: Iterable[Any], hwm: HighWaterMark, time_key: str, id_key: str) -> Iterator[Any]:

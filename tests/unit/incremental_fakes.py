@@ -23,21 +23,32 @@ class Listing:
 
     :param markless_in_since: a record whose ``time_key`` is null or missing matches every ``since`` query
         (True) or none (False, as SQL's ``NULL >= x`` is never true)
+    :param ties_by_id: order by mark value, then id (SQL ``ORDER BY submitted_at, id``, mark-less records
+        last), not by arrival: a record arriving at the newest timestamp can sort before records already
+        read, shifting later pages (False: arrival order, new records always at the end)
     """
 
     time_key: str = "submitted_at"
     markless_in_since: bool = True
+    ties_by_id: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
     def query(self, since: Any) -> list[dict[str, Any]]:
-        if since is None:
-            return list(self.records)
-        bound = parse_timestamp(since)
-        return [r for r in self.records if (r.get(self.time_key) is None and self.markless_in_since)
-                or (r.get(self.time_key) is not None and parse_timestamp(r[self.time_key]) >= bound)]
+        rows = self.records
+        if since is not None:
+            bound = parse_timestamp(since)
+            rows = [r for r in rows if (r.get(self.time_key) is None and self.markless_in_since)
+                    or (r.get(self.time_key) is not None and parse_timestamp(r[self.time_key]) >= bound)]
+        if self.ties_by_id:
+            rows = sorted(rows, key=self._order)
+        return list(rows)
+
+    def _order(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        value = record.get(self.time_key)
+        return (1, "") if value is None else (0, parse_timestamp(value), str(record["id"]))
 
 
 class FakePaginator:

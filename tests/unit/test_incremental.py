@@ -290,3 +290,18 @@ def test_an_export_racing_another_publishes_nothing_and_fails_clearly(tmp_path):
     assert [p.name for p in sorted(export.folder.iterdir())] == ["part-00000001.jsonl", "part-00000002.jsonl"]
     assert export()["records"] == 0  # the retry continues from the winner's mark
     assert exported_ids(export.folder) == ["a", "r0", "r1", "r2", "r3", "r4"]
+
+
+def test_a_record_the_listing_repeats_within_one_export_is_written_once(tmp_path):
+    """Ties ordered by id (SQL ``ORDER BY submitted_at, id``): a record arriving mid-export at the newest
+    timestamp sorts before one already read, so the next page repeats it; the duplicate is dropped, and the
+    newcomer, which this export's pages skipped, is exported by the next one."""
+    listing = Listing(ties_by_id=True)
+    export = listing_export(tmp_path, listing, page_size=1)
+    listing.add({"id": "b", "submitted_at": T})
+    listing.add({"id": "d", "submitted_at": T})
+    export.hook.before_page = lambda page: listing.add({"id": "a", "submitted_at": T}) if page == 2 else None
+    assert export()["records"] == 2  # pages: b, b again (a sorts before it), d
+    export.hook.before_page = lambda page: None
+    assert export()["records"] == 1
+    assert exported_ids(export.folder) == ["b", "d", "a"]
