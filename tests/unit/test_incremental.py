@@ -226,6 +226,8 @@ def test_timestamp_forms_compare_as_instants(tmp_path):
     ("2026-11-30T12:30:00+02:30", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),
     ("20261130T100000Z", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),
     ("2026-11-30", datetime(2026, 11, 30, tzinfo=timezone.utc)),
+    ("2026-11-30t10:00:00z", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),  # RFC 3339 allows lower case
+    ("2026-11-30t12:30:00.5+02:30", datetime(2026, 11, 30, 10, 0, 0, 500000, timezone.utc)),
 ])
 def test_every_iso_8601_form_parses_to_the_same_instant(text, expected):
     assert parse_instant(text) == expected and parse_instant(text).utcoffset() is not None
@@ -234,6 +236,8 @@ def test_every_iso_8601_form_parses_to_the_same_instant(text, expected):
 @pytest.mark.parametrize(("value", "problem"), [
     ("yesterday", "'yesterday' is not an ISO 8601 date or timestamp"),
     ("P1D", "'P1D' is not an ISO 8601 date or timestamp"),
+    ("10:00", "'10:00' is not an ISO 8601 date or timestamp"),  # a time of day: no instant (not today's)
+    ("T10:00", "'T10:00' is not an ISO 8601 date or timestamp"),
     (True, "True is neither an ISO 8601 timestamp nor a number"),
     ({"at": T}, "is neither an ISO 8601 timestamp nor a number"),
     (1700000000, "cannot be compared: one is a timestamp, the other a number"),
