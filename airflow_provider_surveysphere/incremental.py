@@ -24,9 +24,10 @@ atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantee
 * **Parts.** An empty part holds no mark and is read past; a part that cannot be read (not JSON Lines of
   objects with ``id_key``, or a bad mark value) fails the export with
   :class:`SurveySphereCorruptPartError` (permanent) naming the part and line: guessing what it held could
-  export records twice or never. Part numbers grow past eight digits and are ordered numerically; a part
-  is published only under a name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none
-  is ever rewritten.
+  export records twice or never. A storage error while listing or reading the parts is classified as the
+  writer's are (:mod:`airflow_provider_surveysphere.output.errors`: permanent or transient), naming the
+  path. Part numbers grow past eight digits and are ordered numerically; a part is published only under a
+  name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none is ever rewritten.
 * **Concurrent exports.** Two exports of one folder at once both pick the next number; the first to
   publish wins, the other fails with :class:`SurveySphereConcurrentExportError` (transient: its retry reads
   the new mark) and publishes nothing. ``max_active_runs=1`` avoids the wasted work; correctness does not
@@ -48,6 +49,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereError, SurveySpherePermanentError
 from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError, as_storage_path
+from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
 from airflow_provider_surveysphere.output.parts import list_parts, part_name
 
 if TYPE_CHECKING:
@@ -115,8 +118,30 @@ def _id_of(record: Any, id_key: str) -> str:
     return str(record[id_key])
 
 
+@contextmanager
+def _storage_errors(where: ObjectStoragePath, doing: str) -> Iterator[None]:
+    """Storage errors while reading the parts back, classified as the writer's are (permanent or transient)."""
+    try:
+        yield
+    except SurveySphereError:
+        raise
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise output_error(str(where), exc, doing) from exc
+        raise
+
+
 def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
-    """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`."""
+    """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`.
+
+    A storage error raises :class:`~airflow_provider_surveysphere.output.SurveySphereOutputError` (permanent)
+    or :class:`~airflow_provider_surveysphere.output.SurveySphereOutputTransientError`, naming the part.
+    """
+    with _storage_errors(part, "reading it back"):
+        return _read_part(part, time_key, id_key)
+
+
+def _read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
     greatest: Mark | None = None
     least: Mark | None = None
     ids: set[str] = set()
@@ -172,7 +197,8 @@ def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) 
     A part holding a value below the mark ends the reading: arrivals never go back in time, so every older
     part is entirely below the mark.
     """
-    parts = list_parts(folder)
+    with _storage_errors(folder, "listing the parts"):
+        parts = list_parts(folder)
     if not parts:
         return HighWaterMark()
     mark: Mark | None = None

@@ -19,6 +19,7 @@ from airflow_provider_surveysphere.incremental import (
     read_high_water_mark,
 )
 from airflow_provider_surveysphere.marks import SurveySphereMarkError, parse_instant
+from airflow_provider_surveysphere.output import SurveySphereOutputError, SurveySphereOutputTransientError
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 
@@ -309,3 +310,30 @@ def test_a_record_the_listing_repeats_within_one_export_is_written_once(tmp_path
     export.hook.before_page = lambda page: None
     assert export()["records"] == 1
     assert exported_ids(export.folder) == ["b", "d", "a"]
+
+
+def test_a_storage_error_reading_the_parts_back_is_classified_and_names_the_path(tmp_path, monkeypatch):
+    """Reading the mark back goes through the store as writing does: a path that cannot be a folder fails
+    permanently, a dropped connection is transient (a retry may succeed), each naming where; no API call."""
+    listing = Listing()
+    listing.add({"id": "a", "submitted_at": T})
+    (tmp_path / "a-file").write_text("not a folder")
+    hook = FakeHook(listing)
+    with pytest.raises(SurveySphereOutputError) as caught:
+        export_new_records(hook, RESPONSES, str(tmp_path / "a-file"), pagination=None, records_key=None)
+    assert isinstance(caught.value, AirflowFailException)
+    assert "a-file" in str(caught.value) and "NotADirectoryError" in str(caught.value)
+
+    export = listing_export(tmp_path, listing)
+    export()
+    part_class = type(ObjectStoragePath(str(export.folder)) / "part-00000001.jsonl")
+
+    def dropped(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(part_class, "open", dropped)
+    with pytest.raises(SurveySphereOutputTransientError) as caught:
+        export()
+    assert not isinstance(caught.value, AirflowFailException)
+    assert "part-00000001.jsonl" in str(caught.value) and "Connection reset by peer" in str(caught.value)
+    assert hook.queries == [] and export.hook.queries == [None]  # nothing asked of the API after the failures
