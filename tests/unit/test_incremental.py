@@ -337,3 +337,20 @@ def test_a_storage_error_reading_the_parts_back_is_classified_and_names_the_path
     assert not isinstance(caught.value, AirflowFailException)
     assert "part-00000001.jsonl" in str(caught.value) and "Connection reset by peer" in str(caught.value)
     assert hook.queries == [] and export.hook.queries == [None]  # nothing asked of the API after the failures
+
+
+@pytest.mark.parametrize("markless_in_since", [True, False], ids=["api-returns-them-again", "sql-null-semantics"])
+def test_a_record_without_a_mark_value_the_listing_repeats_within_one_export_is_written_once(
+    tmp_path, markless_in_since
+):
+    """Mark-less records sort last; one arriving at the newest timestamp pushes the first page's last one
+    (mark-less) onto the second page."""
+    listing = Listing(ties_by_id=True, markless_in_since=markless_in_since)
+    export = listing_export(tmp_path, listing, page_size=2)
+    listing.add({"id": "b", "submitted_at": T})
+    listing.add({"id": "m", "submitted_at": None})
+    export.hook.before_page = lambda page: listing.add({"id": "a", "submitted_at": T}) if page == 2 else None
+    assert export()["records"] == 2  # pages: b m, m again
+    export.hook.before_page = lambda page: None
+    assert export()["records"] == 1
+    assert exported_ids(export.folder) == ["b", "m", "a"]
