@@ -8,7 +8,11 @@ import json
 import pytest
 
 from airflow_provider_surveysphere.incremental import SurveySphereConcurrentExportError, export_new_records
-from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError
+from airflow_provider_surveysphere.output import (
+    AtomicJsonLinesWriter,
+    SurveySphereOutputExistsError,
+    SurveySphereOutputTransientError,
+)
 
 from tests.s3.conftest import CONN_ID
 from tests.unit.incremental_fakes import FakeHook, Listing
@@ -57,3 +61,18 @@ def test_two_incremental_exports_of_one_prefix_at_once_publish_each_record_once(
     assert moto_s3.keys(bucket) == ["new/survey=1/part-00000001.jsonl"] and moto_s3.uploads_in_progress(bucket) == []
     data = moto_s3.read(bucket, "new/survey=1/part-00000001.jsonl")
     assert [json.loads(line)["id"] for line in data.splitlines()] == [f"r{n}" for n in range(6)]
+
+
+def test_the_store_down_while_reading_the_parts_back_is_a_transient_error_naming_the_prefix(moto_s3, bucket):
+    listing = Listing()
+    listing.add({"id": "a", "submitted_at": "2026-11-30T10:00:00Z"})
+    url = f"s3://{CONN_ID}@{bucket}/new"
+    hook = FakeHook(listing)
+    export_new_records(hook, "responses", url, pagination=None, records_key=None)
+    moto_s3.stop()
+    try:
+        with pytest.raises(SurveySphereOutputTransientError, match=r"listing the parts: EndpointConnectionError"):
+            export_new_records(hook, "responses", url, pagination=None, records_key=None)
+    finally:
+        moto_s3.restart()
+    assert hook.queries == [None]  # the second export asked nothing of the API
