@@ -354,3 +354,15 @@ def test_a_record_without_a_mark_value_the_listing_repeats_within_one_export_is_
     export.hook.before_page = lambda page: None
     assert export()["records"] == 1
     assert exported_ids(export.folder) == ["b", "m", "a"]
+
+
+def test_a_first_export_mixing_timestamps_and_numbers_fails_before_publishing(tmp_path):
+    """Without a mark yet, the values of one export are still compared with each other: otherwise the part
+    is published and every later export fails reading it back."""
+    listing = Listing()
+    export = listing_export(tmp_path, listing)
+    listing.add({"id": "a", "submitted_at": T})
+    listing.add({"id": "b", "submitted_at": 1700000000})
+    with pytest.raises(SurveySphereMarkError, match=r"field 'submitted_at'.*cannot be compared"):
+        export()
+    assert not export.folder.exists() or list(export.folder.iterdir()) == []
