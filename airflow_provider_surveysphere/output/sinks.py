@@ -151,20 +151,29 @@ class DirectUploadSink:
 
     def __init__(self, location: OutputLocation, part_size: int, *, overwrite: bool = True) -> None:
         self.location = location
-        fs = location.storage_path.fs
-        self.check_bucket(fs)
-        self._file = fs.open(location.fs_path, "wb" if overwrite else "xb", block_size=part_size)
+        self.overwrite = overwrite
+        self.written = 0
+        self.fs = location.storage_path.fs
+        self.check_bucket(self.fs)
+        self._file = self.fs.open(location.fs_path, "wb" if overwrite else "xb", block_size=part_size)
 
     def check_bucket(self, fs: Any) -> None:
         """A cheap probe: the bucket's metadata (S3 ``HeadBucket``); no object is written."""
         fs.info(self.location.bucket)
 
     def write(self, data: bytes) -> int:
+        self.written += len(data)
         return int(self._file.write(data))
 
     def commit(self) -> None:
         try:
-            self._file.close()
+            if self.overwrite or self.written:
+                self._file.close()
+                return
+            # An empty file: fsspec publishes it with a plain touch, which replaces an object of that name
+            # even in mode "xb"; a one-shot exclusive put (S3 If-None-Match: *) instead.
+            self.abort()
+            self.fs.pipe_file(self.location.fs_path, b"", mode="create")
         except BaseException:
             self.abort()
             raise

@@ -33,6 +33,18 @@ def test_create_only_refuses_an_existing_key_and_leaves_it_as_it_was(moto_s3, bu
     assert moto_s3.keys(bucket) == ["part.jsonl"] and moto_s3.uploads_in_progress(bucket) == []
 
 
+def test_create_only_refuses_an_existing_key_for_an_empty_file_too(moto_s3, bucket):
+    """fsspec publishes an empty file with a plain touch, which would replace the object even in mode "xb"."""
+    moto_s3.client.put_object(Bucket=bucket, Key="part.jsonl", Body=THEIRS)
+    with pytest.raises(SurveySphereOutputExistsError, match="another writer published this name first"):
+        with AtomicJsonLinesWriter(f"s3://{CONN_ID}@{bucket}/part.jsonl", part_size=PART, overwrite=False) as writer:
+            writer.write_records([])
+    assert moto_s3.read(bucket, "part.jsonl") == THEIRS
+    with AtomicJsonLinesWriter(f"s3://{CONN_ID}@{bucket}/empty.jsonl", part_size=PART, overwrite=False) as writer:
+        writer.write_records([])
+    assert moto_s3.read(bucket, "empty.jsonl") == b""
+
+
 def test_create_only_publishes_a_new_key(moto_s3, bucket):
     with AtomicJsonLinesWriter(f"s3://{CONN_ID}@{bucket}/part.jsonl", part_size=PART, overwrite=False) as writer:
         writer.write_records([{"id": 1}])
