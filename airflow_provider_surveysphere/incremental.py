@@ -24,9 +24,10 @@ atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantee
 * **Parts.** An empty part holds no mark and is read past; a part that cannot be read (not JSON Lines of
   objects with ``id_key``, or a bad mark value) fails the export with
   :class:`SurveySphereCorruptPartError` (permanent) naming the part and line: guessing what it held could
-  export records twice or never. Part numbers grow past eight digits and are ordered numerically; a part
-  is published only under a name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none
-  is ever rewritten.
+  export records twice or never. A storage error while listing or reading the parts is classified as the
+  writer's are (:mod:`airflow_provider_surveysphere.output.errors`: permanent or transient), naming the
+  path. Part numbers grow past eight digits and are ordered numerically; a part is published only under a
+  name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none is ever rewritten.
 * **Concurrent exports.** Two exports of one folder at once both pick the next number; the first to
   publish wins, the other fails with :class:`SurveySphereConcurrentExportError` (transient: its retry reads
   the new mark) and publishes nothing. ``max_active_runs=1`` avoids the wasted work; correctness does not
@@ -34,7 +35,13 @@ atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantee
 
 Hence a wake-up with nothing new writes nothing; an export that fails publishes nothing and the next one
 redoes it; no state outside the output can drift from it. Assumes what the sandbox guarantees: ``time_key``
-never decreases in arrival order (a record that arrives later is never dated before one already exported).
+never decreases in arrival order (a record that arrives later is never dated before one already exported),
+and the listing is in arrival order, ties included (a record that arrives later is listed after every
+record already there). A listing that orders ties otherwise (by id, say) breaks the second: a record
+arriving mid-export at the newest timestamp can sort before the pages already read, so the next page
+repeats a record (dropped: an export keeps a record once) and the newcomer is not on this export's pages
+(the next export finds it at the mark, unless a later-dated record arrived during the same export too:
+then it is below the next mark and lost, which no reading of the parts can detect).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +57,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereError, SurveySpherePermanentError
 from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError, as_storage_path
+from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
 from airflow_provider_surveysphere.output.parts import list_parts, part_name
 
 if TYPE_CHECKING:
@@ -109,8 +118,30 @@ def _id_of(record: Any, id_key: str) -> str:
     return str(record[id_key])
 
 
+@contextmanager
+def _storage_errors(where: ObjectStoragePath, doing: str) -> Iterator[None]:
+    """Storage errors while reading the parts back, classified as the writer's are (permanent or transient)."""
+    try:
+        yield
+    except SurveySphereError:
+        raise
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise output_error(str(where), exc, doing) from exc
+        raise
+
+
 def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
-    """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`."""
+    """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`.
+
+    A storage error raises :class:`~airflow_provider_surveysphere.output.SurveySphereOutputError` (permanent)
+    or :class:`~airflow_provider_surveysphere.output.SurveySphereOutputTransientError`, naming the part.
+    """
+    with _storage_errors(part, "reading it back"):
+        return _read_part(part, time_key, id_key)
+
+
+def _read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
     greatest: Mark | None = None
     least: Mark | None = None
     ids: set[str] = set()
@@ -166,7 +197,8 @@ def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) 
     A part holding a value below the mark ends the reading: arrivals never go back in time, so every older
     part is entirely below the mark.
     """
-    parts = list_parts(folder)
+    with _storage_errors(folder, "listing the parts"):
+        parts = list_parts(folder)
     if not parts:
         return HighWaterMark()
     mark: Mark | None = None
@@ -222,6 +254,8 @@ class NewRecords:
         self.hwm, self.time_key, self.id_key = hwm, time_key, id_key
         self.mark = as_mark(hwm.mark, time_key)
         self.exported_markless = _ExportedMarkless(hwm, time_key, id_key)
+        self.newest: Mark | None = None  # the greatest mark value this export kept, and the ids kept at it
+        self.ids_at_newest: set[str] = set()
 
     def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
         for record in records:
@@ -233,8 +267,23 @@ class NewRecords:
                     yield record
                 continue
             order = 1 if self.mark is None else value.compare(self.mark, self.time_key)
-            if order > 0 or (order == 0 and record_id not in self.hwm.ids_at_mark):
+            if (order > 0 or (order == 0 and record_id not in self.hwm.ids_at_mark)) and self._first_time(
+                value, record_id
+            ):
                 yield record
+
+    def _first_time(self, value: Mark, record_id: str) -> bool:
+        """False for a record this export already kept: a listing whose ties are not in arrival order (by id,
+        say) shifts its later pages when a record arrives at the newest timestamp mid-export, so the next page
+        repeats one. Arrivals never go back in time, so only a record at the newest value kept can be repeated."""
+        order = 1 if self.newest is None else value.compare(self.newest, self.time_key)
+        if order > 0:
+            self.newest, self.ids_at_newest = value, {record_id}
+        elif order == 0:
+            if record_id in self.ids_at_newest:
+                return False
+            self.ids_at_newest.add(record_id)
+        return True
 
 
 def new_records(records: Iterable[Any], hwm: HighWaterMark, time_key: str, id_key: str) -> Iterator[Any]:

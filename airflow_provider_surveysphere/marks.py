@@ -3,7 +3,8 @@
 * An ISO 8601 text is an instant: ``Z``, ``+00:00``, ``-00:00`` and no offset at all (taken as UTC, the
   API's convention) are the same zone; any number of fraction digits (``.5``, ``.500000``; past six the
   rest is dropped), a ``,`` fraction, the basic form (``20261130T100000Z``) and a bare date (midnight UTC)
-  parse the same on every supported Python. ``...00Z`` and ``...00.000+00:00`` are the same instant.
+  parse the same on every supported Python; ``t`` and ``z`` may be lower case (RFC 3339). ``...00Z`` and
+  ``...00.000+00:00`` are the same instant. A time of day without a date (``10:00``) is no instant.
 * A number (not a bool) is a number: for sequence-like mark fields.
 * ``null`` or a missing field is no mark value (:func:`mark_of` returns None); what the export does with
   such a record: :mod:`airflow_provider_surveysphere.incremental`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pendulum
@@ -45,10 +46,14 @@ def parse_instant(text: str) -> datetime:
     :param text: the text
     :raises ValueError: if ``text`` is not an ISO 8601 date or timestamp
     """
-    parsed = pendulum.parse(text, tz="UTC")  # strict: ISO 8601 and RFC 3339 forms only
-    if not isinstance(parsed, datetime):  # a duration or an interval ("P1D", "2026-01/2026-02")
-        raise ValueError(f"{text!r} is not a date or timestamp")
-    return parsed
+    # Upper case: RFC 3339 allows "t" and "z", pendulum does not. exact=True: a time of day alone ("10:00")
+    # is a Time, not a moment (inexact, pendulum dates it today, so its order would change with the clock).
+    parsed = pendulum.parse(text.upper(), tz="UTC", exact=True)  # strict: ISO 8601 and RFC 3339 forms only
+    if isinstance(parsed, datetime):
+        return parsed
+    if isinstance(parsed, date):  # a bare date: midnight UTC
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=timezone.utc)
+    raise ValueError(f"{text!r} is not a date or timestamp")  # a time of day, a duration, an interval
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 - Local files (``file``): a hidden temporary sibling, fsynced, then renamed over the target: POSIX
   ``rename`` is atomic on one file system, and the fsync makes a crash after it leave the whole file.
-  Create-only (``overwrite=False``): hard-linked to the target name instead, which fails if the name exists.
+  Create-only (``overwrite=False``): hard-linked to the target name instead, which fails if the name exists;
+  a file system without hard links (FUSE mounts of buckets, SMB, FAT) fails permanently, saying so.
 - Object stores that publish an object only when its upload completes, and can abort an upload
   (``s3``/``s3a``/``s3n`` with s3fs, ``gs``/``gcs`` with gcsfs): the final key is written directly in parts
   of ``part_size`` bytes; a failure aborts the upload, so nothing becomes visible and no part is kept.
@@ -47,6 +48,9 @@ class Sink(Protocol):
 
     def abort(self) -> None: ...
 
+
+# What link() answers on a file system without hard links (FUSE mounts of buckets, SMB, FAT).
+NO_HARD_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 TEMPORARY_PREFIX = ".surveysphere-"
 TEMPORARY_SUFFIX = ".partial"
@@ -95,7 +99,17 @@ class LocalSink:
             os.replace(self.temporary, self.path)
             return
         # rename() replaces silently; link() fails with EEXIST, atomically, when the name is taken.
-        os.link(self.temporary, self.path)
+        try:
+            os.link(self.temporary, self.path)
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINK_ERRNOS:
+                raise
+            raise PermissionError(  # permanent: the same file system refuses the retry too
+                exc.errno,
+                "the file system does not support hard links (or refuses them), which a create-only publish "
+                "(an incremental export's parts) needs; use one that has them, or object storage (s3://, gs://)",
+                str(self.path),
+            ) from exc
         try:
             self.temporary.unlink()
         except OSError:  # published already: a stray hidden name must not fail the export
@@ -137,20 +151,29 @@ class DirectUploadSink:
 
     def __init__(self, location: OutputLocation, part_size: int, *, overwrite: bool = True) -> None:
         self.location = location
-        fs = location.storage_path.fs
-        self.check_bucket(fs)
-        self._file = fs.open(location.fs_path, "wb" if overwrite else "xb", block_size=part_size)
+        self.overwrite = overwrite
+        self.written = 0
+        self.fs = location.storage_path.fs
+        self.check_bucket(self.fs)
+        self._file = self.fs.open(location.fs_path, "wb" if overwrite else "xb", block_size=part_size)
 
     def check_bucket(self, fs: Any) -> None:
         """A cheap probe: the bucket's metadata (S3 ``HeadBucket``); no object is written."""
         fs.info(self.location.bucket)
 
     def write(self, data: bytes) -> int:
+        self.written += len(data)
         return int(self._file.write(data))
 
     def commit(self) -> None:
         try:
-            self._file.close()
+            if self.overwrite or self.written:
+                self._file.close()
+                return
+            # An empty file: fsspec publishes it with a plain touch, which replaces an object of that name
+            # even in mode "xb"; a one-shot exclusive put (S3 If-None-Match: *) instead.
+            self.abort()
+            self.fs.pipe_file(self.location.fs_path, b"", mode="create")
         except BaseException:
             self.abort()
             raise

@@ -8,7 +8,11 @@ import json
 import pytest
 
 from airflow_provider_surveysphere.incremental import SurveySphereConcurrentExportError, export_new_records
-from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError
+from airflow_provider_surveysphere.output import (
+    AtomicJsonLinesWriter,
+    SurveySphereOutputExistsError,
+    SurveySphereOutputTransientError,
+)
 
 from tests.s3.conftest import CONN_ID
 from tests.unit.incremental_fakes import FakeHook, Listing
@@ -27,6 +31,18 @@ def test_create_only_refuses_an_existing_key_and_leaves_it_as_it_was(moto_s3, bu
                 writer.write_records([{"id": i, "filler": FILLER} for i in range(number * 2_000, (number + 1) * 2_000)])
     assert moto_s3.read(bucket, "part.jsonl") == THEIRS
     assert moto_s3.keys(bucket) == ["part.jsonl"] and moto_s3.uploads_in_progress(bucket) == []
+
+
+def test_create_only_refuses_an_existing_key_for_an_empty_file_too(moto_s3, bucket):
+    """fsspec publishes an empty file with a plain touch, which would replace the object even in mode "xb"."""
+    moto_s3.client.put_object(Bucket=bucket, Key="part.jsonl", Body=THEIRS)
+    with pytest.raises(SurveySphereOutputExistsError, match="another writer published this name first"):
+        with AtomicJsonLinesWriter(f"s3://{CONN_ID}@{bucket}/part.jsonl", part_size=PART, overwrite=False) as writer:
+            writer.write_records([])
+    assert moto_s3.read(bucket, "part.jsonl") == THEIRS
+    with AtomicJsonLinesWriter(f"s3://{CONN_ID}@{bucket}/empty.jsonl", part_size=PART, overwrite=False) as writer:
+        writer.write_records([])
+    assert moto_s3.read(bucket, "empty.jsonl") == b""
 
 
 def test_create_only_publishes_a_new_key(moto_s3, bucket):
@@ -57,3 +73,18 @@ def test_two_incremental_exports_of_one_prefix_at_once_publish_each_record_once(
     assert moto_s3.keys(bucket) == ["new/survey=1/part-00000001.jsonl"] and moto_s3.uploads_in_progress(bucket) == []
     data = moto_s3.read(bucket, "new/survey=1/part-00000001.jsonl")
     assert [json.loads(line)["id"] for line in data.splitlines()] == [f"r{n}" for n in range(6)]
+
+
+def test_the_store_down_while_reading_the_parts_back_is_a_transient_error_naming_the_prefix(moto_s3, bucket):
+    listing = Listing()
+    listing.add({"id": "a", "submitted_at": "2026-11-30T10:00:00Z"})
+    url = f"s3://{CONN_ID}@{bucket}/new"
+    hook = FakeHook(listing)
+    export_new_records(hook, "responses", url, pagination=None, records_key=None)
+    moto_s3.stop()
+    try:
+        with pytest.raises(SurveySphereOutputTransientError, match=r"listing the parts: EndpointConnectionError"):
+            export_new_records(hook, "responses", url, pagination=None, records_key=None)
+    finally:
+        moto_s3.restart()
+    assert hook.queries == [None]  # the second export asked nothing of the API

@@ -3,8 +3,8 @@
 Fast enough for model-based tests (no HTTP) and faithful where the incremental export depends on it: the
 listing is in arrival order, each page is cut from the listing as it is when that page is asked for (so a
 record that arrives mid-export shows up on a later page), ``since`` is inclusive and parsed by the
-sandbox's own parser (not the provider's), and a record without a mark value is returned by a ``since``
-query or not as ``markless_in_since`` says.
+sandbox's own parser (not the provider's; a number as its text in a URL would be), and a record without a
+mark value is returned by a ``since`` query or not as ``markless_in_since`` says.
 """
 
 from __future__ import annotations
@@ -23,21 +23,37 @@ class Listing:
 
     :param markless_in_since: a record whose ``time_key`` is null or missing matches every ``since`` query
         (True) or none (False, as SQL's ``NULL >= x`` is never true)
+    :param ties_by_id: order by mark value, then id (SQL ``ORDER BY submitted_at, id``, mark-less records
+        last), not by arrival: a record arriving at the newest timestamp can sort before records already
+        read, shifting later pages (False: arrival order, new records always at the end)
     """
 
     time_key: str = "submitted_at"
     markless_in_since: bool = True
+    ties_by_id: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
     def query(self, since: Any) -> list[dict[str, Any]]:
-        if since is None:
-            return list(self.records)
-        bound = parse_timestamp(since)
-        return [r for r in self.records if (r.get(self.time_key) is None and self.markless_in_since)
-                or (r.get(self.time_key) is not None and parse_timestamp(r[self.time_key]) >= bound)]
+        rows = self.records
+        if since is not None:
+            bound = self.key(str(since) if isinstance(since, str) else float(str(since)))  # as sent in a URL
+            rows = [r for r in rows if (r.get(self.time_key) is None and self.markless_in_since)
+                    or (r.get(self.time_key) is not None and self.key(r[self.time_key]) >= bound)]
+        if self.ties_by_id:
+            rows = sorted(rows, key=self._order)
+        return list(rows)
+
+    @staticmethod
+    def key(value: Any) -> Any:
+        """What the server compares: a timestamp's instant (the sandbox's parser), a number's value."""
+        return parse_timestamp(value) if isinstance(value, str) else float(value)
+
+    def _order(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        value = record.get(self.time_key)
+        return (1, "") if value is None else (0, self.key(value), str(record["id"]))
 
 
 class FakePaginator:

@@ -19,6 +19,7 @@ from airflow_provider_surveysphere.incremental import (
     read_high_water_mark,
 )
 from airflow_provider_surveysphere.marks import SurveySphereMarkError, parse_instant
+from airflow_provider_surveysphere.output import SurveySphereOutputError, SurveySphereOutputTransientError
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
 
@@ -226,6 +227,8 @@ def test_timestamp_forms_compare_as_instants(tmp_path):
     ("2026-11-30T12:30:00+02:30", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),
     ("20261130T100000Z", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),
     ("2026-11-30", datetime(2026, 11, 30, tzinfo=timezone.utc)),
+    ("2026-11-30t10:00:00z", datetime(2026, 11, 30, 10, tzinfo=timezone.utc)),  # RFC 3339 allows lower case
+    ("2026-11-30t12:30:00.5+02:30", datetime(2026, 11, 30, 10, 0, 0, 500000, timezone.utc)),
 ])
 def test_every_iso_8601_form_parses_to_the_same_instant(text, expected):
     assert parse_instant(text) == expected and parse_instant(text).utcoffset() is not None
@@ -234,6 +237,8 @@ def test_every_iso_8601_form_parses_to_the_same_instant(text, expected):
 @pytest.mark.parametrize(("value", "problem"), [
     ("yesterday", "'yesterday' is not an ISO 8601 date or timestamp"),
     ("P1D", "'P1D' is not an ISO 8601 date or timestamp"),
+    ("10:00", "'10:00' is not an ISO 8601 date or timestamp"),  # a time of day: no instant (not today's)
+    ("T10:00", "'T10:00' is not an ISO 8601 date or timestamp"),
     (True, "True is neither an ISO 8601 timestamp nor a number"),
     ({"at": T}, "is neither an ISO 8601 timestamp nor a number"),
     (1700000000, "cannot be compared: one is a timestamp, the other a number"),
@@ -290,3 +295,74 @@ def test_an_export_racing_another_publishes_nothing_and_fails_clearly(tmp_path):
     assert [p.name for p in sorted(export.folder.iterdir())] == ["part-00000001.jsonl", "part-00000002.jsonl"]
     assert export()["records"] == 0  # the retry continues from the winner's mark
     assert exported_ids(export.folder) == ["a", "r0", "r1", "r2", "r3", "r4"]
+
+
+def test_a_record_the_listing_repeats_within_one_export_is_written_once(tmp_path):
+    """Ties ordered by id (SQL ``ORDER BY submitted_at, id``): a record arriving mid-export at the newest
+    timestamp sorts before one already read, so the next page repeats it; the duplicate is dropped, and the
+    newcomer, which this export's pages skipped, is exported by the next one."""
+    listing = Listing(ties_by_id=True)
+    export = listing_export(tmp_path, listing, page_size=1)
+    listing.add({"id": "b", "submitted_at": T})
+    listing.add({"id": "d", "submitted_at": T})
+    export.hook.before_page = lambda page: listing.add({"id": "a", "submitted_at": T}) if page == 2 else None
+    assert export()["records"] == 2  # pages: b, b again (a sorts before it), d
+    export.hook.before_page = lambda page: None
+    assert export()["records"] == 1
+    assert exported_ids(export.folder) == ["b", "d", "a"]
+
+
+def test_a_storage_error_reading_the_parts_back_is_classified_and_names_the_path(tmp_path, monkeypatch):
+    """Reading the mark back goes through the store as writing does: a path that cannot be a folder fails
+    permanently, a dropped connection is transient (a retry may succeed), each naming where; no API call."""
+    listing = Listing()
+    listing.add({"id": "a", "submitted_at": T})
+    (tmp_path / "a-file").write_text("not a folder")
+    hook = FakeHook(listing)
+    with pytest.raises(SurveySphereOutputError) as caught:
+        export_new_records(hook, RESPONSES, str(tmp_path / "a-file"), pagination=None, records_key=None)
+    assert isinstance(caught.value, AirflowFailException)
+    assert "a-file" in str(caught.value) and "NotADirectoryError" in str(caught.value)
+
+    export = listing_export(tmp_path, listing)
+    export()
+    part_class = type(ObjectStoragePath(str(export.folder)) / "part-00000001.jsonl")
+
+    def dropped(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(part_class, "open", dropped)
+    with pytest.raises(SurveySphereOutputTransientError) as caught:
+        export()
+    assert not isinstance(caught.value, AirflowFailException)
+    assert "part-00000001.jsonl" in str(caught.value) and "Connection reset by peer" in str(caught.value)
+    assert hook.queries == [] and export.hook.queries == [None]  # nothing asked of the API after the failures
+
+
+@pytest.mark.parametrize("markless_in_since", [True, False], ids=["api-returns-them-again", "sql-null-semantics"])
+def test_a_record_without_a_mark_value_the_listing_repeats_within_one_export_is_written_once(
+    tmp_path, markless_in_since
+):
+    """Mark-less records sort last; one arriving at the newest timestamp pushes the first page's last one
+    (mark-less) onto the second page."""
+    listing = Listing(ties_by_id=True, markless_in_since=markless_in_since)
+    export = listing_export(tmp_path, listing, page_size=2)
+    listing.add({"id": "b", "submitted_at": T})
+    listing.add({"id": "m", "submitted_at": None})
+    export.hook.before_page = lambda page: listing.add({"id": "a", "submitted_at": T}) if page == 2 else None
+    assert export()["records"] == 2  # pages: b m, m again
+    export.hook.before_page = lambda page: None
+    assert export()["records"] == 1
+    assert exported_ids(export.folder) == ["b", "m", "a"]
+
+
+def test_a_first_export_mixing_timestamps_and_numbers_fails_before_publishing(tmp_path):
+    """Without a mark yet, the values of one export are still compared with each other: otherwise the part
+    is published and every later export fails reading it back."""
+    listing = Listing()
+    export = listing_export(tmp_path, listing)
+    listing.add({"id": "a", "submitted_at": T})
+    listing.add({"id": "b", "submitted_at": 1700000000})
+    with pytest.raises(SurveySphereMarkError, match=r"field 'submitted_at'.*cannot be compared"):
+        export()
+    assert not export.folder.exists() or list(export.folder.iterdir()) == []

@@ -3,7 +3,8 @@
 Hypothesis generates a server history and a sequence of actions on it:
 
 * records arrive, with random ids, ties on the mark's timestamp, later ones (whole seconds or fractions),
-  ``null`` or missing mark values, and the same instant written in different ISO 8601 forms;
+  ``null`` or missing mark values, and the same instant written in different ISO 8601 forms; or, for a
+  numeric mark field, the same value as an int or a float (``1000`` and ``1000.0``);
 * exports run with any page size, while records arrive between their pages, crash at any page or at the
   publish, or race a second export of the same folder that runs to completion in the middle of them;
 * a listing that returns mark-less records to every ``since`` query, or to none (SQL ``NULL`` semantics).
@@ -50,6 +51,11 @@ FORMS = {  # one instant, as an API may write it
     "plus-one": lambda t: t.astimezone(timezone(timedelta(hours=1))).isoformat(),
     "short-fraction": lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.") + str(t.microsecond // 100000) + "Z",
 }
+NUMBER_FORMS = {  # one sequence value, as an API may write it (a numeric mark field)
+    "Z": float, "offset": lambda seconds: int(seconds) if seconds.is_integer() else seconds,
+    "naive": float, "plus-one": lambda seconds: int(seconds) if seconds.is_integer() else seconds,
+    "short-fraction": float,
+}
 KINDS = ["tie", "tie", "later", "later-fraction", "null", "missing"]
 ARRIVALS = st.lists(st.tuples(st.sampled_from(KINDS), st.sampled_from(sorted(FORMS)), st.integers(0, 99)),
                     min_size=1, max_size=4)
@@ -68,6 +74,7 @@ class IncrementalExportModel(RuleBasedStateMachine):
         self.page_size = 2
         self.clock = timedelta(0)
         self.count = 0
+        self.numbers = False
         self.returned_to_successes: set[str] = set()
 
     def teardown(self) -> None:
@@ -75,9 +82,10 @@ class IncrementalExportModel(RuleBasedStateMachine):
 
     # The server
 
-    @initialize(markless_in_since=st.booleans())
-    def a_listing(self, markless_in_since: bool) -> None:
+    @initialize(markless_in_since=st.booleans(), numbers=st.booleans())
+    def a_listing(self, markless_in_since: bool, numbers: bool) -> None:
         self.listing.markless_in_since = markless_in_since
+        self.numbers = numbers  # the mark field holds numbers (1, 1.0, 1.5) instead of timestamps
 
     def arrive(self, arrivals: list[tuple[str, str, int]]) -> None:
         for kind, form, salt in arrivals:
@@ -89,6 +97,8 @@ class IncrementalExportModel(RuleBasedStateMachine):
                 self.clock += timedelta(milliseconds=500)
             if kind == "null":
                 record["submitted_at"] = None
+            elif kind != "missing" and self.numbers:
+                record["submitted_at"] = NUMBER_FORMS[form](1000 + self.clock.total_seconds())
             elif kind != "missing":
                 record["submitted_at"] = FORMS[form](BASE + self.clock)
             self.listing.add(record)

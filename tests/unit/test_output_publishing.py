@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -48,6 +50,23 @@ def test_create_only_loses_to_a_writer_that_published_meanwhile(tmp_path):
                 theirs.write_records([{"id": "theirs"}])
     assert target.read_bytes() == b'{"id":"theirs"}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["part.jsonl"]
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS], ids=["EPERM", "EOPNOTSUPP", "ENOSYS"])
+def test_create_only_on_a_file_system_without_hard_links_fails_permanently_saying_so(tmp_path, monkeypatch, code):
+    """FUSE mounts of buckets (gcsfuse, blobfuse), SMB and FAT refuse link(); the error says what to use instead."""
+
+    def refused(source, target, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", refused)
+    target = tmp_path / "part.jsonl"
+    with pytest.raises(output.SurveySphereOutputError) as caught:
+        with AtomicJsonLinesWriter(target, overwrite=False) as writer:
+            writer.write_records([{"id": 1}])
+    assert isinstance(caught.value, AirflowFailException) and not isinstance(caught.value, SurveySphereOutputExistsError)
+    assert "does not support hard links" in str(caught.value) and str(target) in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_create_only_publishes_a_new_name(tmp_path):
