@@ -125,3 +125,11 @@ def test_parquet_without_pyarrow_fails_before_the_first_request(hook, mocked_api
     with pytest.raises(SurveySphereArgumentError, match=r"parquet needs pyarrow.*\[parquet\]"):
         export(hook, output_path=str(tmp_path / "r.parquet")).execute({})
     assert [call.request.url for call in mocked_api.calls] == [] and list(tmp_path.iterdir()) == []
+
+
+def test_parquet_compression_is_the_codec_inside_the_file_not_a_stream_around_it(hook, mocked_api, tmp_path):
+    add_pages(mocked_api)
+    target = tmp_path / "responses.parquet"
+    export(hook, output_path=str(target), compression="gzip").execute({})
+    assert target.read_bytes()[:4] == b"PAR1"
+    assert pq.ParquetFile(target).metadata.row_group(0).column(0).compression == "GZIP"
