@@ -11,6 +11,7 @@ from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collec
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath
 from airflow_provider_surveysphere.lineage import (
     export_alias,
+    export_extra,
     openlineage_naming,
     output_uri,
     query_window,
@@ -160,3 +161,32 @@ def test_openlineage_output_of_an_object_storage_export_is_named_by_bucket_and_k
     operator.hook = hook
     (target,) = operator.get_openlineage_facets_on_failure(None).outputs
     assert (target.namespace, target.name, target.outputFacets) == ("s3://bucket", "exports/out.jsonl", {})
+
+
+def test_openlineage_schema_facet_of_csv_and_parquet_exports(hook, mocked_api, tmp_path):
+    pytest.importorskip("airflow.providers.openlineage")
+    mocked_api.get(RESPONSES, json={"data": [{"id": "r1", "answers": {"q1": 5}}]})
+    declared = export_operator(tmp_path, output_path=str(tmp_path / "out.parquet"), columns=["id", ("answers.q1", "int")])
+    declared.hook = hook
+    (target,) = declared.get_openlineage_facets_on_start().outputs
+    assert [(f.name, f.type) for f in target.facets["schema"].fields] == [("id", None), ("answers.q1", "int")]
+
+    written = export_operator(tmp_path, output_path=str(tmp_path / "out.csv"))
+    written.hook = hook
+    assert written.get_openlineage_facets_on_start().outputs[0].facets == {}  # columns unknown until written
+    written.execute({})
+    (target,) = written.get_openlineage_facets_on_complete(None).outputs
+    assert [(f.name, f.type) for f in target.facets["schema"].fields] == [("id", None), ("answers.q1", None), ("_extra", None)]
+
+    jsonl = export_operator(tmp_path, output_path=str(tmp_path / "out.jsonl"))
+    jsonl.hook = hook
+    jsonl.execute({})
+    assert jsonl.get_openlineage_facets_on_complete(None).outputs[0].facets == {}
+
+
+def test_the_asset_event_extra_names_the_format(hook, tmp_path):
+    operator = export_operator(tmp_path, output_path=str(tmp_path / "out.csv"))
+    operator.hook = hook
+    extra = export_extra(operator, {"records": 3, "pages": 1, "format": "csv"})
+    assert extra == {"records": 3, "pages": 1, "format": "csv",
+                     "source": "surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses"}
