@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from s3_export import _rss_kib, start_moto  # noqa: E402 - the S3 benchmark's helpers
+from s3_export import _rss_kib, start_moto  # the S3 benchmark's helpers
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 50_000)
