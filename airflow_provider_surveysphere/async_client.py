@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,13 +27,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, origin_of
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
-    SurveySphereArgumentError,
     SurveySphereClientError,
     SurveySphereConfigError,
-    SurveySphereForeignHostError,
     SurveySphereRetryAfterTooLongError,
     SurveySphereTLSError,
 )
+from airflow_provider_surveysphere.http_rules import check_origin, endpoint_url, ssl_context, tls_verification
 from airflow_provider_surveysphere.redaction import excerpt_of
 from airflow_provider_surveysphere.session import RETRY_STATUSES
 from airflow_provider_surveysphere.token import AccessToken, TokenClient
@@ -57,6 +56,37 @@ async def load_settings(conn_id: str) -> SurveySphereConnectionSettings:
             conn_id, "connection", f"is not defined; create it in the UI or set AIRFLOW_CONN_{conn_id.upper()}"
         ) from None
     return SurveySphereConnectionSettings.from_connection(conn)
+
+
+class AsyncBearerAuth(httpx.Auth):
+    """httpx auth of :class:`SurveySphereAsyncClient`: the client's token, to its connection's origin only;
+    after a 401 the refused token is dropped and the request re-sent once with a new one.
+
+    The asynchronous twin of :class:`~airflow_provider_surveysphere.auth.SurveySphereBearerAuth`, written as
+    httpx's ``auth_flow`` generator (httpx's own way to answer a 401).
+
+    :param client: the client whose token is sent
+    """
+
+    def __init__(self, client: SurveySphereAsyncClient) -> None:
+        self.client = client
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("AsyncBearerAuth serves the asynchronous client only")
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        check_origin(str(request.url), self.client.settings.origin)
+        request.headers["Authorization"] = f"Bearer {await self.client.get_token()}"
+        response = yield request
+        if response.status_code == 401:
+            log.info("SurveySphere answered 401 to %s %s; renewing the token and re-sending once",
+                     request.method, request.url.path)
+            self.client.invalidate_token(request.headers["Authorization"].removeprefix("Bearer "))
+            # A copy, as requests' auth re-sends one: the refused request stays as it was sent.
+            retry = httpx.Request(request.method, request.url, headers=request.headers, content=request.content,
+                                  extensions=request.extensions)
+            retry.headers["Authorization"] = f"Bearer {await self.client.get_token()}"
+            yield retry
 
 
 def as_requests_response(response: httpx.Response) -> requests.Response:
@@ -117,9 +147,13 @@ class SurveySphereAsyncClient:
         self.tokens_fetched = 0
         self._token: AccessToken | None = None
         self._token_lock = asyncio.Lock()
+        #: Puts the token on each data request: in a header of the request, never in a local variable of the
+        #: client's frames (a traceback that shows locals, as Airflow 3.0's does, would print it).
+        self.auth = AsyncBearerAuth(self)
         self._http = httpx.AsyncClient(
             timeout=settings.timeout,
-            verify=True if settings.verify is None else settings.verify,
+            # The hook's TLS rule (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, the connection's verify winning).
+            verify=ssl_context(tls_verification(settings), settings.conn_id),
             follow_redirects=False,
             headers={
                 "Accept": "application/json",
@@ -176,16 +210,8 @@ class SurveySphereAsyncClient:
     # -- requests -----------------------------------------------------------------------------------------
 
     def url_for(self, endpoint: str) -> str:
-        """Resolve ``endpoint`` against the base URL; refuse a URL on another origin (as the hook does)."""
-        if not isinstance(endpoint, str) or not endpoint.strip():
-            raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
-        if "://" in endpoint or endpoint.startswith("//"):
-            url = endpoint
-        else:
-            url = urljoin(self.settings.base_url + "/", endpoint.lstrip("/"))
-        if origin_of(url) != self.settings.origin:
-            raise SurveySphereForeignHostError(urlsplit(url).netloc or url, self.settings.origin)
-        return url
+        """Resolve ``endpoint`` against the base URL; refuse a URL on another origin (the hook's rules)."""
+        return endpoint_url(self.settings, endpoint)
 
     async def get_json(
         self, endpoint: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -196,27 +222,15 @@ class SurveySphereAsyncClient:
         :raises SurveySphereAPIError: a transient failure that outlasted the retries
         """
         url = self.url_for(endpoint)
-        renewed = False
-        while True:
-            token = await self.get_token()
-            response = await self._send_with_retries(
-                "GET", url, params=params, headers={**dict(headers or {}), "Authorization": f"Bearer {token}"}
-            )
-            if response.status_code == 401 and not renewed:
-                log.info(
-                    "SurveySphere answered 401 to GET %s; renewing the token and re-sending once", urlsplit(url).path
-                )
-                self.invalidate_token(token)
-                renewed = True
-                continue
-            self.check_response(response)
-            try:
-                return response.json()
-            except ValueError:
-                raise SurveySphereAPIError(
-                    "GET", urlsplit(url).path, response.status_code,
-                    f"not JSON ({response.headers.get('Content-Type', 'no content type')})",
-                ) from None
+        response = await self._send_with_retries("GET", url, params=params, headers=dict(headers or {}), auth=self.auth)
+        self.check_response(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise SurveySphereAPIError(
+                "GET", urlsplit(url).path, response.status_code,
+                f"not JSON ({response.headers.get('Content-Type', 'no content type')})",
+            ) from None
 
     def check_response(self, response: httpx.Response) -> None:
         """Raise the hook's errors for a non-2xx answer; a redirect is refused (the token stays home)."""

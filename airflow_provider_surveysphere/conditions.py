@@ -18,6 +18,13 @@ A condition is plain JSON, so that the deferrable path can serialize it with the
 
 A plain Python callable is accepted by :func:`compile_condition` only when ``allow_plain_callable`` is
 set: the sensor allows it in poke and reschedule modes and refuses it in deferrable mode.
+
+Each test's value has a type, checked when the condition is compiled, and a value of another type is refused
+naming the key, the test and the value: ``exists`` takes ``true``/``false`` (or the text ``"true"``/``"false"``
+in any case, what a rendered template gives); ``in`` a list; ``at_least``/``at_most`` a finite number or a
+text (a number as text, or an ISO 8601 timestamp); ``equals`` any JSON value. A value that is still a Jinja
+template (``"{{ params.n }}"``) is checked once it has been rendered (``templated=True``, the sensor's check
+when the DAG is parsed; the task checks the rendered condition again when it runs).
 """
 
 from __future__ import annotations
@@ -158,6 +165,16 @@ class _Function(Condition):
         return Outcome(True, body if result is True else result)
 
 
+@dataclass(frozen=True)
+class _Unrendered(Condition):
+    """A part still holding a template: checked, and evaluated, only after rendering."""
+
+    spec: Any
+
+    def evaluate(self, body: Any) -> Outcome:
+        raise SurveySphereArgumentError("condition", f"{self.spec!r} holds a template that was not rendered")
+
+
 def import_callable(path: str) -> Callable[[Any], Any]:
     """Import ``pkg.mod.func`` or ``pkg.mod:func``; a clear error when it cannot."""
     module_name, _, name = path.partition(":") if ":" in path else path.rpartition(".")
@@ -181,13 +198,19 @@ PLAIN_CALLABLE_REFUSED = (
 )
 
 
-def compile_condition(spec: ConditionSpec, *, allow_plain_callable: bool = False) -> Condition:
+def compile_condition(
+    spec: ConditionSpec, *, allow_plain_callable: bool = False, templated: bool = False
+) -> Condition:
     """Check a condition and turn it into something that evaluates answers.
 
     :param spec: the declarative form (see the module's documentation) or, when allowed, a callable
     :param allow_plain_callable: accept a Python callable (poke and reschedule modes only)
+    :param templated: ``spec`` may not be rendered yet: a value that is a Jinja template is left to be
+        checked after rendering (everything else is checked now); the result is for checking only
     :raises SurveySphereArgumentError: the condition is malformed, naming the part at fault
     """
+    if templated and is_template(spec):
+        return _Unrendered(spec)
     if callable(spec) and not isinstance(spec, Mapping):
         if not allow_plain_callable:
             raise SurveySphereArgumentError("condition", PLAIN_CALLABLE_REFUSED)
@@ -205,13 +228,17 @@ def compile_condition(spec: ConditionSpec, *, allow_plain_callable: bool = False
             if isinstance(parts, (str, bytes, Mapping)) or not isinstance(parts, Sequence) or not parts:
                 raise SurveySphereArgumentError("condition", f"{mode!r} needs a non-empty list of conditions")
             return _Combination(
-                mode, tuple(compile_condition(p, allow_plain_callable=allow_plain_callable) for p in parts)
+                mode,
+                tuple(
+                    compile_condition(p, allow_plain_callable=allow_plain_callable, templated=templated)
+                    for p in parts
+                ),
             )
     if "callable" in keys:
         path = spec["callable"]
         if keys != {"callable"} or not isinstance(path, str):
             raise SurveySphereArgumentError("condition", "{'callable': 'pkg.mod.func'} takes one import path string")
-        return _Function(import_callable(path))
+        return _Unrendered(spec) if templated and is_template(path) else _Function(import_callable(path))
     key = spec.get("key")
     if not isinstance(key, str) or not key.strip():
         raise SurveySphereArgumentError(
@@ -225,12 +252,59 @@ def compile_condition(spec: ConditionSpec, *, allow_plain_callable: bool = False
     tests = tuple((test, spec[test]) for test in TESTS if test in spec)
     if not tests:
         raise SurveySphereArgumentError("condition", f"key {key!r} has no test; add one of {', '.join(TESTS)}")
-    for test, expected in tests:
-        if test == "in" and (isinstance(expected, (str, bytes, Mapping)) or not isinstance(expected, Sequence)):
-            raise SurveySphereArgumentError("condition", f"'in' for key {key!r} needs a list, got {expected!r}")
-        if test in ("at_least", "at_most") and (expected is None or isinstance(expected, bool)):
-            raise SurveySphereArgumentError("condition", f"{test!r} for key {key!r} needs a number or a string")
-    return _Leaf(key.strip(), tests)
+    if templated and any(is_template(expected) for _, expected in tests):
+        return _Unrendered(spec)
+    return _Leaf(key.strip(), tuple((test, _checked(key, test, expected)) for test, expected in tests))
+
+
+def is_template(value: Any) -> bool:
+    """Tell whether ``value`` is text holding Jinja markup, which only rendering turns into the real value."""
+    return isinstance(value, str) and any(marker in value for marker in ("{{", "{%", "{#"))
+
+
+_BOOLEAN_WORDS = {"true": True, "false": False}
+
+
+def _checked(key: str, test: str, expected: Any) -> Any:
+    """``expected`` as the test uses it; a value of the wrong type is refused, naming key, test and value."""
+
+    def refuse(needed: str) -> SurveySphereArgumentError:
+        return SurveySphereArgumentError(
+            "condition", f"{test!r} for key {key!r} needs {needed}, got {type(expected).__name__} {expected!r}"
+        )
+
+    if test == "exists":
+        if isinstance(expected, bool):
+            return expected
+        # A rendered template gives text; bool("False") would be True, the opposite of what was written.
+        if isinstance(expected, str) and expected.strip().lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[expected.strip().lower()]
+        raise refuse("true or false")
+    if test == "in":
+        if isinstance(expected, (str, bytes, Mapping)) or not isinstance(expected, Sequence):
+            raise refuse("a list")
+        if not all(_is_json(item) for item in expected):
+            raise refuse("a list of JSON values")
+        return expected
+    if test in ("at_least", "at_most"):
+        if isinstance(expected, str) or (_is_number(expected) and math.isfinite(expected)):
+            return expected
+        raise refuse("a number or a string")
+    if not _is_json(expected):  # equals
+        raise refuse("a JSON value (text, number, true/false, null, list or object)")
+    return expected
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(item) for item in value)
+    return False
 
 
 def jsonable(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,97 +1,245 @@
 """Export only what is new since the last export, exactly once, whatever wakes it up and how often.
 
 The high-water mark lives in the output itself: a folder of numbered JSON Lines parts
-(``part-00000001.jsonl``, ...), each published atomically. The newest part's greatest ``time_key`` value
-is the mark; the next export asks for records from that moment on (``since``, inclusive, so that records
-sharing the mark's timestamp are not skipped) and drops the ones the newest part already holds (by
-``id_key``). Hence:
+(``part-00000001.jsonl``, ...; see :mod:`airflow_provider_surveysphere.output.parts`), each published
+atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantees.md):
 
-* a wake-up with nothing new writes nothing; two wake-ups for one change export it once;
-* an export that fails before its part is published leaves no trace, and the next one redoes it;
-* a part, once published, is never rewritten; no state outside the output can drift from it.
+* **Mark.** The mark is the greatest ``time_key`` value in the parts (compared as instants or numbers,
+  see :mod:`airflow_provider_surveysphere.marks`); the next export asks for records from that moment on
+  (``since``, inclusive, sent as the API wrote it) and keeps the records later than the mark, and those
+  at the mark not exported yet.
+* **Ties.** The ids already exported at the mark come from every part that holds the mark's value: parts
+  are read newest first up to the first one holding a value below the mark (a part whose records are all
+  at the mark, an empty one, or one holding no mark value does not stop the reading), however many exports
+  that spans.
+* **No mark value.** A record whose ``time_key`` is ``null`` or missing (an in-progress response) is
+  exported when first seen and never moves the mark. Whether a ``since`` query returns it again is the
+  API's business; if it does, its id is looked up among the mark-less records of the parts read back, and
+  on a miss among those of all older parts (read once per export, only then), so it is exported once.
+  The limit: such a record is recognised by its id only; if it later gets a mark value it is a new version
+  and is exported again then.
+* **Bad values.** A ``time_key`` value that is neither ISO 8601 text nor a number, or an instant compared
+  with a number, fails the export (:class:`~airflow_provider_surveysphere.marks.SurveySphereMarkError`,
+  permanent) naming the field and value; a record that is not an object or has no ``id_key`` fails it too.
+* **Parts.** An empty part holds no mark and is read past; a part that cannot be read (not JSON Lines of
+  objects with ``id_key``, or a bad mark value) fails the export with
+  :class:`SurveySphereCorruptPartError` (permanent) naming the part and line: guessing what it held could
+  export records twice or never. Part numbers grow past eight digits and are ordered numerically; a part
+  is published only under a name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none
+  is ever rewritten.
+* **Concurrent exports.** Two exports of one folder at once both pick the next number; the first to
+  publish wins, the other fails with :class:`SurveySphereConcurrentExportError` (transient: its retry reads
+  the new mark) and publishes nothing. ``max_active_runs=1`` avoids the wasted work; correctness does not
+  depend on it.
 
-Assumes what the sandbox guarantees: ``time_key`` never decreases in arrival order (a record that
-arrives later is never dated before one already exported), and one export runs at a time
-(``max_active_runs=1``).
+Hence a wake-up with nothing new writes nothing; an export that fails publishes nothing and the next one
+redoes it; no state outside the output can drift from it. Assumes what the sandbox guarantees: ``time_key``
+never decreases in arrival order (a record that arrives later is never dated before one already exported).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, as_storage_path
+from airflow_provider_surveysphere.exceptions import SurveySphereError, SurveySpherePermanentError
+from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
+from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError, as_storage_path
+from airflow_provider_surveysphere.output.parts import list_parts, part_name
 
 if TYPE_CHECKING:
     from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
     from airflow_provider_surveysphere.pagination import PaginationLike
 
-PART = re.compile(r"part-(\d{8})\.jsonl")
+
+class SurveySphereCorruptPartError(SurveySpherePermanentError):
+    """A published part cannot be read back, so the mark is unknown; retrying reads the same bytes.
+
+    :param part: the part
+    :param problem: what is wrong, and where
+    """
+
+    def __init__(self, part: ObjectStoragePath | str, problem: str) -> None:
+        self.part = str(part)
+        super().__init__(
+            f"incremental export part {self.part} cannot be read back: {problem}; repair or remove it "
+            "(removing it exports its records again)"
+        )
+
+
+class SurveySphereConcurrentExportError(SurveySphereError):
+    """Another export of the same folder published the part this one meant to; this one published nothing.
+
+    :param part: the part's name
+    :param folder: the export folder
+    """
+
+    def __init__(self, part: str, folder: str) -> None:
+        super().__init__(
+            f"another export of {folder} published {part} while this one ran (two exports of one folder at once; "
+            "give the DAG max_active_runs=1); this export published nothing, and a retry continues from the new mark"
+        )
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """What one part tells the next export.
+
+    :param greatest: its greatest mark value, None when it has none (empty, or only mark-less records)
+    :param least: its least mark value, None when it has none
+    :param ids_at_greatest: ids of its records at ``greatest``
+    :param markless_ids: ids of its records without a mark value
+    """
+
+    greatest: Mark | None
+    least: Mark | None
+    ids_at_greatest: frozenset[str]
+    markless_ids: frozenset[str]
+
+
+def _id_of(record: Any, id_key: str) -> str:
+    if not isinstance(record, Mapping):
+        raise SurveySphereMarkError(id_key, f"a record is not an object: {str(record)[:80]!r}")
+    if record.get(id_key) is None:
+        raise SurveySphereMarkError(id_key, f"a record has no {id_key!r} (keys: {sorted(record)[:10]})")
+    return str(record[id_key])
+
+
+def read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSummary:
+    """Read one part back; an unreadable one raises :class:`SurveySphereCorruptPartError`."""
+    greatest: Mark | None = None
+    least: Mark | None = None
+    ids: set[str] = set()
+    markless: set[str] = set()
+    with part.open("rb") as lines:  # type: ignore[no-untyped-call, unused-ignore]
+        for number, line in enumerate(iter(lines.readline, b""), 1):  # Airflow 2.11's file wrapper cannot be iterated
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                record_id = _id_of(record, id_key)
+                mark = mark_of(record, time_key)
+                order = None if mark is None or greatest is None else mark.compare(greatest, time_key)
+                if mark is not None and (least is None or mark.compare(least, time_key) < 0):
+                    least = mark
+            except (ValueError, SurveySphereMarkError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+                raise SurveySphereCorruptPartError(part, f"line {number}: {exc}") from None
+            if mark is None:
+                markless.add(record_id)
+            elif order is None or order > 0:
+                greatest, ids = mark, {record_id}
+            elif order == 0:
+                ids.add(record_id)
+    return PartSummary(greatest, least, frozenset(ids), frozenset(markless))
 
 
 @dataclass(frozen=True)
 class HighWaterMark:
     """Where the last export stopped.
 
-    :param part: the newest part's number (0 when nothing was exported yet)
-    :param mark: the greatest ``time_key`` value in it, None when nothing was exported yet
-    :param ids_at_mark: ids of its records dated exactly ``mark`` (to skip when asking ``since=mark``)
+    :param part: the greatest part number (0 when nothing was exported yet)
+    :param mark: the greatest ``time_key`` value, as the API sent it; None when no part holds one
+    :param ids_at_mark: ids of the records dated exactly ``mark``, across every part holding it
+    :param markless_ids: ids of the records without a mark value in the parts read
+    :param unread: the older parts not read (consulted only for a mark-less record not in ``markless_ids``)
     """
 
     part: int = 0
     mark: Any = None
     ids_at_mark: frozenset[str] = frozenset()
-
-
-def _order(value: Any) -> Any:
-    """A comparable form of a mark: ISO 8601 texts compare as instants (``...00Z`` vs ``...00.5Z``)."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    return value
+    markless_ids: frozenset[str] = frozenset()
+    unread: Sequence[ObjectStoragePath] = field(default=(), compare=False)
 
 
 def parts_of(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
     """The published parts in ``folder``, oldest first (temporary files are hidden, so never listed)."""
-    if not folder.exists():
-        return []
-    return sorted((p for p in folder.iterdir() if PART.fullmatch(p.name)), key=lambda p: p.name)
+    return [path for _, path in list_parts(folder)]
 
 
 def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) -> HighWaterMark:
-    """The mark the newest part in ``folder`` sets."""
-    parts = parts_of(folder)
+    """The mark the parts in ``folder`` set: read newest first up to the first part holding a value below the mark.
+
+    A part holding a value below the mark ends the reading: arrivals never go back in time, so every older
+    part is entirely below the mark.
+    """
+    parts = list_parts(folder)
     if not parts:
         return HighWaterMark()
-    newest = parts[-1]
-    mark: Any = None
+    mark: Mark | None = None
     ids: set[str] = set()
-    with newest.open("rb") as part:  # type: ignore[no-untyped-call, unused-ignore]
-        for line in iter(part.readline, b""):  # Airflow 2.11's file wrapper cannot be iterated itself
-            record = json.loads(line)
-            value = record[time_key]
-            if mark is None or _order(value) > _order(mark):
-                mark, ids = value, set()
-            if _order(value) == _order(mark):
-                ids.add(str(record[id_key]))
-    return HighWaterMark(int(PART.fullmatch(newest.name).group(1)), mark, frozenset(ids))  # type: ignore[union-attr]
+    markless: set[str] = set()
+    read = 0
+    for _, part in reversed(parts):
+        summary = read_part(part, time_key, id_key)
+        read += 1
+        markless |= summary.markless_ids
+        if summary.greatest is None:
+            continue  # empty or mark-less only: says nothing about the mark
+        order = 1 if mark is None else summary.greatest.compare(mark, time_key)
+        if order > 0:  # the first part with a mark (or, against the assumption, an older part dated later)
+            mark, ids = summary.greatest, set(summary.ids_at_greatest)
+        elif order == 0:
+            ids |= summary.ids_at_greatest
+        if mark is not None and summary.least is not None and summary.least.compare(mark, time_key) < 0:
+            break  # this part reaches below the mark: older parts are older still
+    unread = [part for _, part in parts[: len(parts) - read]]
+    return HighWaterMark(
+        parts[-1][0], None if mark is None else mark.value, frozenset(ids), frozenset(markless), tuple(unread)
+    )
 
 
-def new_records(records: Iterable[Mapping[str, Any]], hwm: HighWaterMark, time_key: str, id_key: str) -> Iterator[Any]:
-    """The records after the mark: later than it, or at it and not yet exported."""
-    mark = _order(hwm.mark)
-    for record in records:
-        value = _order(record[time_key])
-        if hwm.mark is None or value > mark or (value == mark and str(record[id_key]) not in hwm.ids_at_mark):
-            yield record
+class _ExportedMarkless:
+    """Ids of mark-less records already exported: the parts read back, then (on a miss, once) all older ones."""
+
+    def __init__(self, hwm: HighWaterMark, time_key: str, id_key: str) -> None:
+        self.ids = set(hwm.markless_ids)
+        self.unread = list(hwm.unread)
+        self.time_key, self.id_key = time_key, id_key
+
+    def __contains__(self, record_id: str) -> bool:
+        if record_id not in self.ids and self.unread:
+            for part in self.unread:
+                self.ids |= read_part(part, self.time_key, self.id_key).markless_ids
+            self.unread = []
+        return record_id in self.ids
+
+
+class NewRecords:
+    """Picks the records after the mark, page by page, remembering across pages what this export kept.
+
+    Kept: records later than the mark, records at it not yet exported, mark-less records not yet exported.
+
+    :param hwm: where the last export stopped
+    :param time_key: the mark field
+    :param id_key: the id field
+    """
+
+    def __init__(self, hwm: HighWaterMark, time_key: str, id_key: str) -> None:
+        self.hwm, self.time_key, self.id_key = hwm, time_key, id_key
+        self.mark = as_mark(hwm.mark, time_key)
+        self.exported_markless = _ExportedMarkless(hwm, time_key, id_key)
+
+    def __call__(self, records: Iterable[Any]) -> Iterator[Any]:
+        for record in records:
+            record_id = _id_of(record, self.id_key)
+            value = mark_of(record, self.time_key)
+            if value is None:
+                if record_id not in self.exported_markless:
+                    self.exported_markless.ids.add(record_id)  # once per export too
+                    yield record
+                continue
+            order = 1 if self.mark is None else value.compare(self.mark, self.time_key)
+            if order > 0 or (order == 0 and record_id not in self.hwm.ids_at_mark):
+                yield record
+
+
+def new_records(records: Iterable[Any], hwm: HighWaterMark, time_key: str, id_key: str) -> Iterator[Any]:
+    """The records after the mark (see :class:`NewRecords`)."""
+    return NewRecords(hwm, time_key, id_key)(records)
 
 
 class _NothingNew(Exception):
@@ -127,15 +275,19 @@ def export_new_records(
     params = dict(query_params or {})
     if hwm.mark is not None:
         params[since_param] = hwm.mark
-    part = folder / f"part-{hwm.part + 1:08d}.jsonl"
+    name = part_name(hwm.part + 1)
+    part = folder / name
     paginator = hook.paginate(endpoint, params=params, pagination=pagination, records_key=records_key)
-    writer = AtomicJsonLinesWriter(part)
+    writer = AtomicJsonLinesWriter(part, overwrite=False)
     try:
         with writer:
+            fresh = NewRecords(hwm, time_key, id_key)
             for page in paginator.iter_pages():
-                writer.write_records(list(new_records(page.records, hwm, time_key, id_key)))
+                writer.write_records(list(fresh(page.records)))
             if not writer.records:
                 raise _NothingNew
     except _NothingNew:
         return {"path": None, "records": 0, "since": hwm.mark, "pages": paginator.pages}
+    except SurveySphereOutputExistsError:
+        raise SurveySphereConcurrentExportError(name, str(folder)) from None
     return {"path": str(part), "records": writer.records, "since": hwm.mark, "pages": paginator.pages}

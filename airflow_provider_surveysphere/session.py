@@ -10,6 +10,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from airflow_provider_surveysphere.exceptions import SurveySphereConfigError, SurveySphereRetryAfterTooLongError
+from airflow_provider_surveysphere.http_rules import tls_verification
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
@@ -71,17 +72,24 @@ class SurveySphereAdapter(HTTPAdapter):
 
     requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's ``verify``, and a
     session has no default timeout; the adapter sees every request after those merges, so the
-    connection's settings hold even for code that uses ``hook.get_conn()`` directly.
+    connection's settings hold even for code that uses ``hook.get_conn()`` directly. The choice it forces
+    is :func:`~airflow_provider_surveysphere.http_rules.tls_verification`'s, the triggers' too.
 
     :param timeout: seconds used when a caller passes no timeout
     :param verify: forced TLS verification (True, False or a CA bundle), or None to keep requests' choice
     :param conn_id: the connection, named when its CA bundle cannot be read
+    :param verify_field: the setting that chose ``verify``, named when its CA bundle cannot be read
+        (see :func:`~airflow_provider_surveysphere.http_rules.tls_verification`)
     """
 
-    def __init__(self, *, timeout: float, verify: bool | str | None, conn_id: str = "?", **kwargs: Any) -> None:
+    def __init__(
+        self, *, timeout: float, verify: bool | str | None, conn_id: str = "?", verify_field: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.default_timeout = timeout
         self.forced_verify = verify
         self.conn_id = conn_id
+        self.verify_field = verify_field
         super().__init__(**kwargs)
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
@@ -93,8 +101,7 @@ class SurveySphereAdapter(HTTPAdapter):
         try:
             super().cert_verify(conn, url, verify, cert)
         except OSError as exc:
-            from_connection = isinstance(self.forced_verify, str)
-            field = "extra.verify" if from_connection else "verify (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)"
+            field = self.verify_field or "verify (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)"
             raise SurveySphereConfigError(
                 self.conn_id, field, f"the CA bundle {verify!r} cannot be read ({type(exc).__name__})"
             ) from None
@@ -181,13 +188,14 @@ def build_session(
 
     :param pool_maxsize: connections kept alive per host: at least the threads that share the session
     """
+    verification = tls_verification(settings)  # the rule the triggers' client follows too
     session = SurveySphereSession()
     session.auth = auth
     session.headers["Accept"] = "application/json"
     session.headers["User-Agent"] = f"airflow-provider-surveysphere {requests.utils.default_user_agent()}"
     adapter = SurveySphereAdapter(
-        timeout=settings.timeout, verify=settings.verify, conn_id=settings.conn_id, max_retries=retry,
-        pool_maxsize=pool_maxsize,
+        timeout=settings.timeout, verify=verification.verify, conn_id=settings.conn_id, max_retries=retry,
+        pool_maxsize=pool_maxsize, verify_field=verification.field,
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -6,7 +6,8 @@ every response after its own high-water mark (the newest part in the export fold
 
 * wake-ups are at least once (after a triggerer restart the watcher fires once more for what it sees);
 * records are exactly once in the output: a wake-up with nothing new writes nothing, a failed export
-  publishes nothing and the next one redoes it (see ``airflow_provider_surveysphere.incremental``).
+  publishes nothing and the next one redoes it, an export racing another fails without publishing (the
+  rules, ties and null timestamps included: ``airflow_provider_surveysphere.incremental``, docs/waiting.md).
 
 On Airflow 2.11 there are no asset watchers: the DAG is still defined (so the file imports cleanly) and
 its only task skips with a message saying so.
@@ -59,7 +60,7 @@ with DAG(
     schedule=schedule,
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,
-    max_active_runs=1,  # one export at a time: each continues from the previous one's high-water mark
+    max_active_runs=1,  # one export at a time: a racing one would fail (publishing nothing) and redo its work
     tags=["surveysphere", "example"],
 ) as dag:
 

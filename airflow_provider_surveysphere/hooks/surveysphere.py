@@ -5,22 +5,21 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, get_current_context
 from airflow_provider_surveysphere.auth import SurveySphereBearerAuth
-from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings, is_absolute_url, origin_of
+from airflow_provider_surveysphere.connection import SurveySphereConnectionSettings
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereAPIError,
-    SurveySphereArgumentError,
     SurveySphereClientError,
     SurveySphereConfigError,
     SurveySphereError,
-    SurveySphereForeignHostError,
     transport_error,
 )
+from airflow_provider_surveysphere.http_rules import endpoint_url
 from airflow_provider_surveysphere.lineage import record_hook_input
 from airflow_provider_surveysphere.paging import DEFAULT_MAX_PAGES, MAX_CONCURRENCY, Paginator
 from airflow_provider_surveysphere.redaction import excerpt_of
@@ -191,18 +190,10 @@ class SurveySphereHook(BaseHook):
         """Resolve ``endpoint`` against the base URL; refuse an absolute URL to another origin.
 
         :param endpoint: a path relative to the base URL (``api/v1/surveys`` or ``/api/v1/surveys``), or an
-            absolute URL on the connection's own host (a next link, say)
+            absolute URL on the connection's own host (a next link, say); the rules are
+            :func:`~airflow_provider_surveysphere.http_rules.endpoint_url`'s, the triggers' too
         """
-        if not isinstance(endpoint, str) or not endpoint.strip():
-            raise SurveySphereArgumentError("endpoint", f"{endpoint!r} is empty (did its template render to nothing?)")
-        base_url = self.settings.base_url
-        if is_absolute_url(endpoint):
-            url = endpoint
-        else:
-            url = urljoin(base_url + "/", endpoint.lstrip("/"))
-        if origin_of(url) != self.settings.origin:
-            raise SurveySphereForeignHostError(urlsplit(url).netloc or url, self.settings.origin)
-        return url
+        return endpoint_url(self.settings, endpoint)
 
     def request(
         self,

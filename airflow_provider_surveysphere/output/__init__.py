@@ -2,13 +2,18 @@
 
 One module per job: :mod:`.location` (which path, which storage connection), :mod:`.sinks` (each
 store's native way of publishing a file all at once), :mod:`.writer` (records, compression, errors),
-:mod:`.errors` (permanent or transient), :mod:`.progress` (log lines of a long export).
+:mod:`.errors` (permanent or transient), :mod:`.destination` (the resolved destination both share),
+:mod:`.parts` (numbered parts of an incremental export), :mod:`.progress` (log lines of a long export).
 """
 
 from __future__ import annotations
 
 from airflow_provider_surveysphere.codec import encode_records
-from airflow_provider_surveysphere.output.errors import SurveySphereOutputError, SurveySphereOutputTransientError
+from airflow_provider_surveysphere.output.errors import (
+    SurveySphereOutputError,
+    SurveySphereOutputExistsError,
+    SurveySphereOutputTransientError,
+)
 from airflow_provider_surveysphere.output.location import OutputLocation, as_storage_path, resolve_location
 from airflow_provider_surveysphere.output.progress import ExportProgress
 from airflow_provider_surveysphere.output.sinks import DEFAULT_PART_SIZE, DIRECT_UPLOAD_PROTOCOLS
@@ -21,6 +26,7 @@ __all__ = [
     "ExportProgress",
     "OutputLocation",
     "SurveySphereOutputError",
+    "SurveySphereOutputExistsError",
     "SurveySphereOutputTransientError",
     "as_storage_path",
     "encode_records",

@@ -9,12 +9,9 @@ cannot place is transient: a retry costs little, a wrongly permanent failure cos
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereError
-
-if TYPE_CHECKING:
-    from airflow_provider_surveysphere.output.location import OutputLocation
+from airflow_provider_surveysphere.output.destination import OutputLocation
 
 PERMANENT_ERRNOS = frozenset(
     {
@@ -44,6 +41,10 @@ class SurveySphereOutputError(SurveySphereArgumentError):
     def __init__(self, location: OutputLocation | str, problem: str) -> None:
         self.location = location
         super().__init__("output_path", f"cannot write {_describe(location)}: {problem}")
+
+
+class SurveySphereOutputExistsError(SurveySphereOutputError):
+    """A create-only publish found its name taken (by another writer, meanwhile); nothing was published."""
 
 
 class SurveySphereOutputTransientError(SurveySphereError):
@@ -102,6 +103,8 @@ def summary(exc: BaseException) -> str:
 def output_error(location: OutputLocation | str, exc: BaseException, doing: str) -> SurveySphereError:
     """The classified error for ``exc``, raised while ``doing`` (e.g. ``"checking the bucket"``)."""
     problem = f"{doing}: {summary(exc)}"
+    if isinstance(exc, FileExistsError) and doing == "publishing":
+        return SurveySphereOutputExistsError(location, f"{problem} (another writer published this name first)")
     if is_transient(exc):
         return SurveySphereOutputTransientError(location, problem)
     return SurveySphereOutputError(location, problem)

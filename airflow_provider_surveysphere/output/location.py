@@ -1,70 +1,20 @@
-"""Where an export writes: a local path or an object storage URL, and the storage connection to use."""
+"""Where an export writes: resolving a local path or an object storage URL and the storage connection to use."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.output.destination import OutputLocation
 from airflow_provider_surveysphere.output.errors import SurveySphereOutputError
 
 LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 
-
-@dataclass(frozen=True)
-class OutputLocation:
-    """A resolved export destination.
-
-    :param url: the destination as shown in logs and errors (no password)
-    :param protocol: the fsspec protocol, ``""`` or ``file`` for local files
-    :param conn_id: the Airflow connection of the store, None for the store's default credentials
-    :param local_path: the absolute local path (local files only)
-    :param storage_path: the object storage path (other protocols only)
-    """
-
-    url: str
-    protocol: str
-    conn_id: str | None
-    local_path: Path | None = None
-    storage_path: Any = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.local_path is not None
-
-    @property
-    def name(self) -> str:
-        return self.local_path.name if self.local_path is not None else str(self.storage_path.name)
-
-    @property
-    def fs_path(self) -> str:
-        """The path as the file system knows it (``bucket/key`` on object stores)."""
-        return str(self.local_path) if self.local_path is not None else str(self.storage_path.path)
-
-    @property
-    def bucket(self) -> str:
-        """The first component of the path: the bucket or container on object stores."""
-        return self.fs_path.lstrip("/").partition("/")[0]
-
-    @property
-    def key(self) -> str:
-        return self.fs_path.lstrip("/").partition("/")[2]
-
-    def as_storage_path(self) -> ObjectStoragePath:
-        """The destination as an ``ObjectStoragePath`` (local files too)."""
-        if self.local_path is not None:
-            return ObjectStoragePath(str(self.local_path))
-        return self.storage_path  # type: ignore[no-any-return, unused-ignore]
-
-    def describe(self) -> str:
-        if self.is_local:
-            return self.url
-        connection = repr(self.conn_id) if self.conn_id else "none (the store's default credentials)"
-        return f"{self.url} (storage connection {connection}, bucket {self.bucket!r}, key {self.key!r})"
+__all__ = ["LOCAL_PROTOCOLS", "OutputLocation", "as_storage_path", "resolve_location"]
 
 
 def _conn_id_of(path: Any) -> str | None:

@@ -72,6 +72,8 @@ class AtomicJsonLinesWriter:
     :param part_size: bytes per part uploaded to an object store, at least 5 MiB
     :param encoder: turns pages into the file's bytes (:mod:`airflow_provider_surveysphere.formats`);
         JSON Lines by default. A format that compresses inside the file (Parquet) gets no stream compression.
+    :param overwrite: False publishes only if nothing has the name yet (local hard link, S3 ``If-None-Match``);
+        a name taken meanwhile raises :class:`~.errors.SurveySphereOutputExistsError` and publishes nothing
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class AtomicJsonLinesWriter:
         compression: str | None = "infer",
         part_size: int = DEFAULT_PART_SIZE,
         encoder: RecordEncoder | None = None,
+        overwrite: bool = True,
     ) -> None:
         if not isinstance(part_size, int) or part_size < S3_MIN_PART_SIZE:
             raise SurveySphereArgumentError(
@@ -96,13 +99,14 @@ class AtomicJsonLinesWriter:
         if self.compression == "zstd":
             _zstandard()  # a missing library fails before anything is opened
         self.part_size = part_size
+        self.overwrite = overwrite
         self.records = 0
         self._sink: Sink | None = None
         self._stream: Any = None
         self._finish: Callable[[], None] = lambda: None
 
     def __enter__(self) -> AtomicJsonLinesWriter:
-        sink = self._storage("opening", lambda: open_sink(self.location, self.part_size))
+        sink = self._storage("opening", lambda: open_sink(self.location, self.part_size, overwrite=self.overwrite))
         self._sink = sink
         self._stream, self._finish = self._storage("opening", lambda: _compressor(self.compression, sink))
         return self

@@ -45,7 +45,7 @@ from airflow_provider_surveysphere.sandbox.replies import (
 from airflow_provider_surveysphere.sandbox.state import RequestRecord
 
 if TYPE_CHECKING:
-    from airflow_provider_surveysphere.sandbox.server import _HTTPServer
+    from airflow_provider_surveysphere.sandbox.listener import _HTTPServer
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import collections
 import shutil
-import socket
-import socketserver
 import ssl
-import sys
 import tempfile
 import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,60 +19,10 @@ from typing import Any
 from airflow_provider_surveysphere.sandbox.certificates import _write_certificates
 from airflow_provider_surveysphere.sandbox.config import DEFAULT_START, SandboxConfig
 from airflow_provider_surveysphere.sandbox.handlers import _Handler
+from airflow_provider_surveysphere.sandbox.listener import _HTTPServer
 from airflow_provider_surveysphere.sandbox.state import RequestRecord, _State, token_fingerprint
 
 __all__ = ["DEFAULT_START", "RequestRecord", "SandboxConfig", "SandboxServer", "token_fingerprint"]
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], state: _State, *,
-                 ssl_context: ssl.SSLContext | None, verbose: bool) -> None:
-        self.state = state
-        self.ssl_context = ssl_context
-        self.verbose = verbose
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would resolve the host name (getfqdn); skip that lookup.
-        socketserver.TCPServer.server_bind(self)
-        host, self.server_port = self.server_address[:2]
-        self.server_name = str(host)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = self.socket.accept()
-        if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self.sockets_lock:
-            self.open_sockets.add(sock)
-        self.state.count("connections")
-        return sock, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        """Wake handler threads blocked on idle keep-alive connections so they end."""
-        with self.sockets_lock:
-            open_sockets = list(self.open_sockets)
-        for sock in open_sockets:
-            try:
-                # The plain-socket method: SSLSocket.shutdown would drop its TLS object mid-read.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, (OSError, ssl.SSLError)):  # client went away, failed handshake...
-            return
-        super().handle_error(request, client_address)
 
 
 class SandboxServer:
@@ -173,7 +119,7 @@ class SandboxServer:
             raise RuntimeError("the sandbox is already running")
         ssl_context = self._make_ssl_context() if self.https else None
         try:
-            self._httpd = _HTTPServer((self.host, self._port), self._state,
+            self._httpd = _HTTPServer((self.host, self._port), self._state, _Handler,
                                       ssl_context=ssl_context, verbose=self.verbose)
         except BaseException:
             self._remove_certificates()

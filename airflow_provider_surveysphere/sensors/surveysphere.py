@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -22,10 +23,15 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySpherePermanentError,
 )
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.intervals import clipped_to_deadline, poke_count_cap
 from airflow_provider_surveysphere.triggers.surveysphere import SurveySphereTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class SurveySphereTriggerError(SurveySphereError):
@@ -66,6 +72,9 @@ class SurveySphereSensor(BaseSensorOperator):
         "condition": "json", "query_params": "py", "headers": "json"
     }
     ui_color = "#e8f4fd"
+    #: Seconds the deferral's own timeout (a backstop for a triggerer that is gone) waits past ``timeout``, so
+    #: that the trigger's last check at the deadline can finish and report before the task is timed out.
+    last_check_grace: float = 300.0
 
     def __init__(
         self,
@@ -81,8 +90,9 @@ class SurveySphereSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # Checked now, so that a plain callable in deferrable mode is a DAG import error, not a late surprise.
-        compile_condition(condition, allow_plain_callable=not deferrable)
+        # Checked now, so that a plain callable in deferrable mode or a value of the wrong type is a DAG import
+        # error, not a late surprise; a templated value is checked when the task runs, once rendered.
+        compile_condition(condition, allow_plain_callable=not deferrable, templated=True)
         bad = [s for s in pending_statuses if isinstance(s, bool) or not isinstance(s, int) or not 400 <= s < 500]
         if bad:
             raise SurveySphereArgumentError("pending_statuses", f"{bad!r}: only 4xx statuses can mean 'not yet'")
@@ -106,12 +116,33 @@ class SurveySphereSensor(BaseSensorOperator):
         self.defer(
             trigger=self.trigger(),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self._timeout_seconds()),
+            timeout=timedelta(seconds=self._timeout_seconds() + self.last_check_grace),
         )
 
     def _timeout_seconds(self) -> float:
-        timeout = self.timeout
-        return timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        return _seconds(self.timeout)
+
+    def _get_next_poke_interval(
+        self, started_at: Any, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """Airflow's interval (backoff with jitter) under the rules of :mod:`~airflow_provider_surveysphere.intervals`.
+
+        The poke count is capped where the backoff already reaches its cap (Airflow's ``2 ** poke_count``
+        overflows a float after 1,025 pokes), and the wait ends at the deadline, so that the last poke is
+        made there, as the trigger's last poll is.
+        """
+        timeout = self._timeout_seconds()
+        remaining = timeout - run_duration()
+        if remaining <= 0:
+            # The last poke was made at the deadline itself; Airflow's loop times out only past it.
+            message = f"Sensor has timed out: the condition did not hold at the deadline, {timeout} s after the start."
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        max_wait = _seconds(self.max_wait) if self.max_wait else None
+        poke_count = min(poke_count, poke_count_cap(_seconds(self.poke_interval), timeout, max_wait))
+        wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        return clipped_to_deadline(wait, remaining)
 
     def trigger(self) -> SurveySphereTrigger:
         """The trigger that waits in deferrable mode, with the sensor's interval, backoff and timeout."""
@@ -123,13 +154,9 @@ class SurveySphereSensor(BaseSensorOperator):
             surveysphere_conn_id=self.surveysphere_conn_id,
             query_params=self.query_params,
             headers=self.headers,
-            poke_interval=(
-                self.poke_interval.total_seconds()
-                if isinstance(self.poke_interval, timedelta)
-                else float(self.poke_interval)
-            ),
+            poke_interval=_seconds(self.poke_interval),
             exponential_backoff=self.exponential_backoff,
-            max_wait=max_wait.total_seconds() if isinstance(max_wait, timedelta) else max_wait,
+            max_wait=_seconds(max_wait) if max_wait else None,
             deadline=time.time() + self._timeout_seconds(),
             pending_statuses=sorted(self.pending_statuses),
             max_retry_wait=self.max_retry_wait,

@@ -22,14 +22,9 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereError,
     SurveySpherePermanentError,
 )
+from airflow_provider_surveysphere.intervals import clipped_to_deadline, next_interval
 
 DEFAULT_CONN_ID = "surveysphere_default"
-
-
-def next_interval(poke_interval: float, polls: int, exponential_backoff: bool, max_wait: float | None) -> float:
-    """Seconds until the next poll: ``poke_interval``, or doubling after each poll, at most ``max_wait``."""
-    wait = poke_interval * (2 ** (polls - 1)) if exponential_backoff else poke_interval
-    return min(wait, max_wait) if max_wait else wait
 
 
 class _PollingTrigger:
@@ -80,7 +75,8 @@ class SurveySphereTrigger(_PollingTrigger, BaseTrigger):
     :param poke_interval: seconds between polls
     :param exponential_backoff: double the interval after each poll
     :param max_wait: the longest interval between polls (with ``exponential_backoff``)
-    :param deadline: wall-clock time (epoch seconds) after which a timeout event fires; None waits forever
+    :param deadline: wall-clock time (epoch seconds) of the last poll; a timeout event fires when the condition
+        does not hold then; None waits forever
     :param pending_statuses: statuses that mean "not yet" (such as 404 while a resource does not exist)
     :param max_retry_wait: the longest single wait between retries, ``Retry-After`` included
     """
@@ -156,12 +152,14 @@ class SurveySphereTrigger(_PollingTrigger, BaseTrigger):
                             return
                         self.log.info("Poll %d: the condition does not hold yet on %s", polls, self.endpoint)
                     wait = next_interval(self.poke_interval, polls, self.exponential_backoff, self.max_wait)
-                    if self.deadline is not None and self.wall_clock() + wait > self.deadline:
-                        remaining = max(0.0, self.deadline - self.wall_clock())
-                        await self.sleep(remaining)
-                        message = f"the condition did not hold on {self.endpoint} before the timeout ({polls} polls)"
-                        yield TriggerEvent({"status": "timeout", "polls": polls, "message": message})
-                        return
+                    if self.deadline is not None:
+                        # The poke loop's rule (intervals.py): the last check is made at the deadline itself.
+                        remaining = self.deadline - self.wall_clock()
+                        if remaining <= 0:
+                            message = f"the condition did not hold on {self.endpoint} by the timeout ({polls} polls)"
+                            yield TriggerEvent({"status": "timeout", "polls": polls, "message": message})
+                            return
+                        wait = clipped_to_deadline(wait, remaining)
                     await self.sleep(wait)
         except asyncio.CancelledError:
             raise

@@ -92,3 +92,59 @@ def test_lookup_follows_dotted_keys_and_list_indexes():
     assert lookup(SURVEY, "data.0.submitted_at") == "2026-11-01T00:00:00Z"
     assert lookup(SURVEY, "data.x", "absent") == "absent"
     assert lookup(SURVEY, "status.deeper", None) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "met"),
+    [
+        ({"key": "closed_at", "exists": "False"}, True),  # what a rendered template gives: False, not bool("False")
+        ({"key": "status", "exists": "False"}, False),
+        ({"key": "status", "exists": " TRUE "}, True),
+        ({"key": "closed_at", "exists": "true"}, False),
+    ],
+)
+def test_exists_reads_true_and_false_as_text(spec, met):
+    assert compile_condition(spec).evaluate(SURVEY).met is met
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"key": "closed_at", "exists": "maybe"}, "'exists' for key 'closed_at' needs true or false, got str 'maybe'"),
+        ({"key": "closed_at", "exists": 0}, "'exists' for key 'closed_at' needs true or false, got int 0"),
+        ({"key": "closed_at", "exists": None}, "'exists' for key 'closed_at' needs true or false, got NoneType None"),
+        ({"key": "n", "at_least": [5]}, "'at_least' for key 'n' needs a number or a string, got list [5]"),
+        ({"key": "n", "at_most": {"v": 5}}, "'at_most' for key 'n' needs a number or a string, got dict {'v': 5}"),
+        ({"key": "n", "at_most": float("nan")}, "'at_most' for key 'n' needs a number or a string, got float nan"),
+        ({"key": "n", "at_least": None}, "'at_least' for key 'n' needs a number or a string, got NoneType None"),
+        ({"key": "s", "in": [{1, 2}]}, "'in' for key 's' needs a list of JSON values, got list [{1, 2}]"),
+        ({"key": "s", "equals": object}, "'equals' for key 's' needs a JSON value"),
+        ({"any": [{"key": "s", "equals": "x"}, {"key": "t", "exists": "no"}]}, "'exists' for key 't'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_naming_key_and_value(spec, message):
+    with pytest.raises(SurveySphereArgumentError) as caught:
+        compile_condition(spec)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"key": "closed_at", "exists": "{{ params.flag }}"},
+        {"all": [{"key": "status", "in": "{% if params.late %}{{ params.late }}{% endif %}"}]},
+        {"callable": "{{ params.check }}"},
+        "{{ params.condition }}",
+    ],
+)
+def test_a_template_is_checked_after_rendering(spec):
+    condition = compile_condition(spec, templated=True)  # at DAG parse time: not refused
+    with pytest.raises(SurveySphereArgumentError):
+        compile_condition(spec)  # once rendered, these texts are the wrong type (or not an import path)
+    with pytest.raises(SurveySphereArgumentError, match="not rendered"):
+        condition.evaluate(SURVEY)
+
+
+def test_a_wrong_value_that_is_not_a_template_is_refused_even_when_templated():
+    with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'k' needs true or false"):
+        compile_condition({"all": [{"key": "k", "exists": "{{ x }}"}, {"key": "k", "exists": "yes"}]}, templated=True)

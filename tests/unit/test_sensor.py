@@ -82,7 +82,8 @@ def test_deferrable_mode_defers_at_once_without_poking(set_connection, mocked):
     assert len(mocked.calls) == 0  # no request from the worker: waiting is the trigger's job
     deferral = caught.value
     assert deferral.method_name == "execute_complete"
-    assert deferral.timeout.total_seconds() == 600
+    # the deferral's own timeout is a backstop past the trigger's deadline, so that the last check can report
+    assert deferral.timeout.total_seconds() == 600 + SurveySphereSensor.last_check_grace
     trigger = deferral.trigger
     assert isinstance(trigger, SurveySphereTrigger)
     _, kwargs = trigger.serialize()
@@ -157,3 +158,123 @@ def test_templated_fields_render_including_the_condition():
     with pytest.raises(TaskDeferred) as caught:
         s.execute({})
     assert caught.value.trigger.serialize()[1]["condition"] == {"key": "totalCount", "at_least": "500"}
+
+
+# -- the intervals of both modes: any number of polls, and the same last check at the deadline ----------------
+
+
+class FakeTime:
+    """A monotonic clock that moves only when the sensor loop sleeps (patched into ``time``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(monkeypatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr(time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    return fake
+
+
+def test_poke_mode_survives_any_number_of_pokes_with_exponential_backoff(fake_time, monkeypatch):
+    """Airflow's own backoff computes ``poke_interval * 2 ** n`` and overflows a float at poke 1,026."""
+    from airflow.providers.common.compat.sdk import PokeReturnValue
+
+    s = sensor(poke_interval=60, exponential_backoff=True, max_wait=60, timeout=14 * 24 * 3600)
+    pokes: list[float] = []
+
+    def poke(context):
+        pokes.append(fake_time.now)
+        return PokeReturnValue(is_done=len(pokes) == 3000, xcom_value="closed")
+
+    monkeypatch.setattr(s, "poke", poke)
+    assert s.execute({}) == "closed"
+    assert len(pokes) == 3000
+    assert max(fake_time.sleeps) == 60 and fake_time.sleeps[-1000:] == [60] * 1000
+
+
+def run_trigger(trigger, start: float) -> tuple[dict, list[float]]:
+    """Run a trigger against an API that always answers "open", on a fake wall clock starting at ``start``."""
+    now = [start]
+    polls: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/connect/token":
+            return httpx.Response(200, json={"access_token": "t", "token_type": "Bearer", "expires_in": 10**9})
+        polls.append(now[0])
+        return httpx.Response(200, json={"status": "open"})
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    trigger.transport, trigger.sleep, trigger.wall_clock = httpx.MockTransport(handler), sleep, lambda: now[0]
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(asyncio.wait_for(first_event(), 20)), polls
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"poke_interval": 10, "timeout": 25}, [0, 10, 20, 25]),  # the last interval ends at the deadline
+        ({"poke_interval": 10, "timeout": 30}, [0, 10, 20, 30]),  # a poll due at the deadline is the last check
+        ({"poke_interval": 60, "timeout": 25}, [0, 25]),
+        ({"poke_interval": 10, "timeout": 0}, [0]),
+    ],
+    ids=["cut short", "due at the deadline", "one interval past", "no time"],
+)
+def test_both_modes_make_their_last_check_at_the_deadline(hook, mocked_api, fake_time, mode, kwargs, expected):
+    if mode == "poke":
+        mocked_api.get(SURVEY, json={"status": "open"})
+        s = sensor(hook, **kwargs)
+        pokes: list[float] = []
+        poke = s.poke
+        s.poke = lambda context: (pokes.append(fake_time.now - 1000), poke(context))[1]
+        with pytest.raises(AirflowSensorTimeout):
+            s.execute({})
+    else:
+        with pytest.raises(TaskDeferred) as caught:
+            sensor(deferrable=True, **kwargs).execute({})
+        trigger = caught.value.trigger
+        event, polls = run_trigger(trigger, start=trigger.deadline - kwargs["timeout"])
+        assert event["status"] == "timeout" and event["polls"] == len(expected)
+        pokes = [t - polls[0] for t in polls]
+    assert pokes == expected
+
+
+def test_a_condition_value_of_the_wrong_type_fails_when_the_dag_is_parsed():
+    with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'maybe'"):
+        sensor(condition={"key": "closed_at", "exists": "maybe"})
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_a_templated_condition_value_is_checked_once_rendered(hook, mocked_api, deferrable):
+    mocked_api.get(SURVEY, json={"status": "open"})
+    condition = {"key": "closed_at", "exists": "{{ params.closed }}"}
+    s = sensor(hook, condition=condition, deferrable=deferrable)  # parsed: the template is not judged yet
+    s.render_template_fields({"params": {"closed": False}})
+    assert s.condition == {"key": "closed_at", "exists": "False"}
+    if deferrable:
+        with pytest.raises(TaskDeferred) as caught:
+            s.execute({})
+        assert caught.value.trigger.serialize()[1]["condition"] == {"key": "closed_at", "exists": "False"}
+    else:
+        assert s.poke({}).is_done is True  # closed_at is absent, as "False" asks (bool("False") would wait)
+    s = sensor(hook, condition=condition, deferrable=deferrable)
+    s.render_template_fields({"params": {"closed": "perhaps"}})
+    with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'perhaps'"):
+        s.execute({})

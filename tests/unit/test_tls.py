@@ -110,4 +110,4 @@ def test_a_missing_ca_bundle_from_the_environment_names_the_variables(https_hook
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/bundle.pem")
     with pytest.raises(SurveySphereConfigError) as caught:
         hook.request("GET", "api/v1/surveys")
-    assert caught.value.field == "verify (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE)"
+    assert caught.value.field == "verify (REQUESTS_CA_BUNDLE)"

@@ -65,3 +65,33 @@ def test_a_connection_refused_after_its_password_was_read(hook, set_connection):
     with pytest.raises(SurveySphereConfigError) as caught:
         hook.settings  # noqa: B018 - reading it validates the connection
     assert secrets_in_locals(caught.value, CLIENT_SECRET) == []
+
+
+@pytest.mark.parametrize("failure", ["403", "connection dropped", "second 401"])
+def test_the_triggers_client_keeps_the_token_out_of_its_frames(set_connection, failure):
+    """The async client puts the token on the request in its httpx auth, never in a local of its own frames."""
+    import asyncio
+
+    import httpx
+
+    from airflow_provider_surveysphere.async_client import SurveySphereAsyncClient, load_settings
+    from airflow_provider_surveysphere.exceptions import SurveySphereError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            return httpx.Response(200, json=token_answer(TOKEN))
+        if failure == "connection dropped":
+            raise httpx.ConnectError("dropped", request=request)
+        return httpx.Response(403 if failure == "403" else 401, json={"error": "no"})
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    async def get() -> None:
+        settings = await load_settings("surveysphere_default")
+        async with SurveySphereAsyncClient(settings, sleep=no_sleep, transport=httpx.MockTransport(handler)) as client:
+            await client.get_json("api/v1/surveys")
+
+    with pytest.raises(SurveySphereError) as caught:
+        asyncio.run(get())
+    assert secrets_in_locals(caught.value, CLIENT_SECRET, TOKEN) == []

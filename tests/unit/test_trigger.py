@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_surveysphere.intervals import MAX_INTERVAL
 from airflow_provider_surveysphere.triggers.surveysphere import (
     SurveySphereNewRecordsTrigger,
     SurveySphereTrigger,
@@ -186,8 +187,9 @@ def test_deadline_gives_a_timeout_event(api):
     trigger = make_trigger(api, Sleeps(now), deadline=5025.0)
     trigger.wall_clock = lambda: now[0]
     event = first_event(trigger)
-    assert event["status"] == "timeout" and event["polls"] == 3  # at 5000, 5010, 5020; the next would pass 5025
-    assert now[0] == 5025.0
+    # at 5000, 5010, 5020 and, cut short, 5025: the last check is made at the deadline (as poke mode does)
+    assert event["status"] == "timeout" and event["polls"] == 4
+    assert now[0] == 5025.0 and len(api.data_requests()) == 4
 
 
 def test_exponential_backoff_doubles_up_to_max_wait(api):
@@ -196,6 +198,23 @@ def test_exponential_backoff_doubles_up_to_max_wait(api):
     first_event(make_trigger(api, sleeps, exponential_backoff=True, max_wait=50))
     assert sleeps == [10, 20, 40, 50, 50]
     assert next_interval(10, 1, False, None) == 10
+    assert next_interval(10, 3, False, 5) == 10  # max_wait caps a backoff only, as in Airflow's poke loop
+
+
+@pytest.mark.parametrize("polls", [1025, 1026, 5000, 10**9])
+def test_any_number_of_polls_has_a_capped_interval(polls):
+    """2 ** polls outgrows a float after 1,024 doublings: 7.1 days into a 60 s backoff capped at a minute."""
+    assert next_interval(60, polls, True, 60) == 60
+    assert next_interval(60, polls, True, None) == MAX_INTERVAL
+    assert next_interval(1e-300, polls, True, 3600) == 3600
+
+
+def test_a_trigger_polls_past_a_thousand_and_twenty_five_times(api):
+    api.data = [survey("open")] * 1100 + [survey("closed")]
+    sleeps = Sleeps()
+    event = first_event(make_trigger(api, sleeps, poke_interval=60, exponential_backoff=True, max_wait=60))
+    assert event["status"] == "success" and event["polls"] == 1101
+    assert sleeps == [60] * 1100
 
 
 def test_token_never_goes_to_another_origin(api):
