@@ -46,7 +46,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from airflow_provider_surveysphere.exceptions import SurveySphereError, SurveySpherePermanentError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereError,
+    SurveySpherePermanentError,
+)
 from airflow_provider_surveysphere.formats import resolve_format
 from airflow_provider_surveysphere.formats.parts import part_encoder, read_tabular_part
 from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
@@ -266,6 +270,19 @@ def part_records(name: str, file: Any, time_key: str, id_key: str) -> Iterator[t
     yield from enumerate(rows, 2 if name.endswith(".csv") else 1)  # a CSV's row 1 is its header
 
 
+def check_one_format(folder: ObjectStoragePath, output_format: str) -> None:
+    """Refuse a folder holding parts of another format: create-only publishing keeps two exports from writing one
+    part *name*, and a part's name carries its format, so one folder holds one format (a new format, a new folder).
+    """
+    others = sorted({path.name.rsplit(".", 1)[1] for _, path in list_parts(folder)} - {output_format})
+    if others:
+        raise SurveySphereArgumentError(
+            "output_format",
+            f"is {output_format!r} but {folder} holds {' and '.join(others)} parts; an incremental export keeps "
+            "one format per folder: export the new format to a new folder",
+        )
+
+
 def export_new_records(
     hook: SurveySphereHook,
     endpoint: str,
@@ -290,11 +307,12 @@ def export_new_records(
     :param id_key: the record field that identifies a record
     :param since_param: the query parameter asking for records at or after a ``time_key`` value
     :param query_params: other query parameters
-    :param output_format: the format of the new part: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (docs/formats.md);
-        parts of every format are read back, so a folder can change format between exports
+    :param output_format: the format of the parts: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (docs/formats.md);
+        one per folder (a folder holding parts of another format is refused)
     """
     encoder = part_encoder(resolve_format(output_format, None), time_key, id_key)
     folder = as_storage_path(folder)
+    check_one_format(folder, encoder.name)
     hwm = read_high_water_mark(folder, time_key, id_key)
     params = dict(query_params or {})
     if hwm.mark is not None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_surveysphere.formats.base import RecordEncoder
+from airflow_provider_surveysphere.formats.columns import EXTRA_COLUMN
 from airflow_provider_surveysphere.formats.flatten import Flattener
 
 NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
@@ -49,7 +51,10 @@ def read_tabular_part(name: str, file: Any, fields: Iterable[str], numbers: Iter
         text = io.TextIOWrapper(file, encoding="utf-8", newline="")
         numeric = set(numbers)
         return [
-            {key: _csv_value(row.get(key)) if key in numeric else (row.get(key) or None) for key in wanted}
+            _with_extra(
+                {key: _csv_value(row.get(key)) if key in numeric else (row.get(key) or None) for key in wanted},
+                row.get(EXTRA_COLUMN),
+            )
             for row in csv.DictReader(text)
         ]
     from airflow_provider_surveysphere.formats.parquet import pyarrow_modules
@@ -59,11 +64,27 @@ def read_tabular_part(name: str, file: Any, fields: Iterable[str], numbers: Iter
         table = pq.read_table(io.BytesIO(file.read()))
     except pa.ArrowException as exc:
         raise ValueError(f"not a Parquet file: {exc}") from None
-    columns = {key: table.column(key).to_pylist() if key in table.column_names else None for key in wanted}
+    columns = {
+        key: table.column(key).to_pylist() if key in table.column_names else None for key in [*wanted, EXTRA_COLUMN]
+    }
+    extra = columns.pop(EXTRA_COLUMN) or [None] * table.num_rows
     return [
-        {key: _parquet_value(values[row]) if values is not None else None for key, values in columns.items()}
+        _with_extra(
+            {key: _parquet_value(values[row]) if values is not None else None for key, values in columns.items()},
+            extra[row],
+        )
         for row in range(table.num_rows)
     ]
+
+
+def _with_extra(record: dict[str, Any], extra: str | None) -> dict[str, Any]:
+    """A field that was not one of the part's columns (it first appeared after the first page) is in ``_extra``,
+    as the JSON the API sent."""
+    if extra:
+        for key, value in json.loads(extra).items():
+            if key in record and record[key] is None:
+                record[key] = value
+    return record
 
 
 def _csv_value(text: str | None) -> Any:

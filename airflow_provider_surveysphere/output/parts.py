@@ -1,7 +1,7 @@
 """The numbered parts of an incremental export: ``part-00000001.jsonl``, ``part-00000002.jsonl``, ...
 
-A part's extension is its format (``.jsonl``, ``.csv`` or ``.parquet``); the numbering runs across them, so a
-folder whose export changes format goes on from its last part.
+A part's extension is its format (``.jsonl``, ``.csv`` or ``.parquet``); a folder holds parts of one format (the
+export refuses a folder holding another), since create-only publishing guards a name, and the name carries it.
 
 Numbers have at least eight digits and grow past them (``part-99999999.jsonl`` is followed by
 ``part-100000000.jsonl``); parts are ordered by number, never by name, so a ninth digit changes nothing.

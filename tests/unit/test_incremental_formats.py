@@ -64,20 +64,20 @@ def test_ties_at_the_mark_and_markless_records_are_exported_once(tmp_path, outpu
     assert export.folder.joinpath(f"part-00000001.{output_format}").exists()
 
 
-def test_a_folder_that_changes_format_goes_on_from_its_last_part(tmp_path):
+def test_a_folder_holding_parts_of_another_format_is_refused_before_any_request(tmp_path):
     listing = Listing()
     export = exporter(tmp_path, listing)
-    for number, output_format in enumerate(["jsonl", "csv", "parquet", "csv"], start=1):
-        listing.add({"id": f"r{number}", "submitted_at": f"2026-11-30T10:00:0{number}Z"})
-        listing.add({"id": f"s{number}", "submitted_at": f"2026-11-30T10:00:0{number}Z"})
-        result = export(output_format)
-        assert result["records"] == 2 and result["path"].endswith(f"part-{number:08d}.{output_format}")
-    assert ids_of(export.folder) == ["r1", "s1", "r2", "s2", "r3", "s3", "r4", "s4"]
+    listing.add({"id": "r1", "submitted_at": T})
+    assert export("jsonl")["records"] == 1
+    listing.add({"id": "r2", "submitted_at": "2026-11-30T10:00:01Z"})
+    with pytest.raises(SurveySphereArgumentError, match="is 'csv' but .* holds jsonl parts; .* one format per folder"):
+        export("csv")
+    assert [p.name for p in export.folder.iterdir()] == ["part-00000001.jsonl"]
+    assert export("jsonl")["records"] == 1  # the folder's own format goes on
 
 
 def test_numeric_marks_survive_a_csv_part(tmp_path):
     listing = Listing()
-    export = exporter(tmp_path, listing)
     listing.add({"id": "a", "seq": 10})
     hook = FakeHook(listing, page_size=2)
     folder = tmp_path / "numeric"
@@ -97,3 +97,17 @@ def test_an_unreadable_parquet_part_fails_naming_it(tmp_path):
 def test_an_unknown_format_is_refused_before_any_request(tmp_path):
     with pytest.raises(SurveySphereArgumentError, match="output_format: is 'xml'"):
         exporter(tmp_path, Listing())("xml")
+
+
+@pytest.mark.parametrize("output_format", ["csv", "parquet"])
+def test_a_mark_field_first_seen_after_the_first_page_is_read_from_extra(tmp_path, output_format):
+    """The part's columns come from its first page; a record without the mark field there puts it in _extra."""
+    listing = Listing()
+    export = exporter(tmp_path, listing)
+    listing.add({"id": "pending"})  # first page (page size 2): no submitted_at column
+    listing.add({"id": "x"})
+    listing.add({"id": "dated", "submitted_at": T})
+    assert export(output_format)["records"] == 3
+    hwm = read_high_water_mark(ObjectStoragePath(str(export.folder)), "submitted_at", "id")
+    assert hwm.mark == T and hwm.ids_at_mark == {"dated"}
+    assert export(output_format)["records"] == 0
