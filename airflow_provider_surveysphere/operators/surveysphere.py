@@ -53,7 +53,7 @@ class SurveySphereOperator(BaseOperator):
     :param pagination: a strategy from :mod:`airflow_provider_surveysphere.pagination`, or a callable
         ``(response) -> overrides or None``; None makes a single call
     :param records_key: dotted path to the list of records in each page; None when the page is the list
-    :param output_path: where to export the records as JSON Lines: a local path, ``file://`` URL or any
+    :param output_path: where to export the records (``output_format``): a local path, ``file://`` URL or any
         scheme Airflow's object storage supports, or an ``ObjectStoragePath`` (templated)
     :param output_format: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (the ``[parquet]`` extra); None to take
         the output path's extension (``.jsonl``, ``.csv``, ``.parquet``; JSON Lines for any other). An explicit
