@@ -24,7 +24,7 @@ PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW)$(PYSUFFIX).txt
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-warehouse bench-formats test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -41,9 +41,9 @@ $(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml airflow_provider_
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-# The deployment and browser suites have targets of their own (they start a whole Airflow).
+# The deployment, browser and warehouse suites have targets of their own (a whole Airflow, a PostgreSQL).
 test: venv
-	$(PY) -m pytest tests --ignore=tests/deploy --ignore=tests/browser
+	$(PY) -m pytest tests --ignore=tests/deploy --ignore=tests/browser --ignore=tests/warehouse
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
@@ -111,20 +111,36 @@ test-deploy-browser: browser-deps
 demo: venv
 	$(PY) dags_examples/run_demo.py
 
-# The provider without its optional OpenLineage extra: a venv from the same lock minus the OpenLineage
-# packages, where the export (Asset event included) must work and log nothing about lineage.
+# The provider without its optional extras: a venv from the same lock minus the OpenLineage packages and
+# pyarrow ([parquet]), where the export (Asset event included) must work and log nothing about lineage, and
+# asking for Parquet must fail naming the extra while CSV and JSON Lines work.
 NOOL_VENV := .venv/airflow-$(AIRFLOW)-no-openlineage
 NOOL_PY   := $(NOOL_VENV)/bin/python
 
 $(NOOL_VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(NOOL_VENV)
-	grep -v -E '^(apache-airflow-providers-openlineage|openlineage-)' $(LOCK) > $(NOOL_VENV)/requirements.txt
+	grep -v -E '^(apache-airflow-providers-openlineage|openlineage-|pyarrow)' $(LOCK) > $(NOOL_VENV)/requirements.txt
 	$(UV) pip install --quiet --python $(NOOL_PY) -r $(NOOL_VENV)/requirements.txt
 	$(UV) pip install --quiet --python $(NOOL_PY) --no-deps -e .
 	touch $@
 
 test-no-openlineage: $(NOOL_VENV)/.installed
-	$(NOOL_PY) -m pytest tests/unit/test_without_openlineage.py tests/e2e/test_example_dags.py -k "without_openlineage or daily_export_writes"
+	$(NOOL_PY) -m pytest tests/unit/test_without_openlineage.py tests/unit/test_without_parquet.py \
+		tests/e2e/test_example_dags.py -k "without_openlineage or without_parquet or daily_export_writes"
+
+# The warehouse-load example against a real PostgreSQL (Debian's postgresql; installed when root), on Airflow
+# 3.3: a venv of its own with the Postgres provider (requirements/airflow-3.3-warehouse.txt).
+WH_VENV := .venv/airflow-3.3-warehouse$(PYSUFFIX)
+WH_PY   := $(WH_VENV)/bin/python
+
+$(WH_VENV)/.installed: requirements/airflow-3.3-warehouse.txt pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(WH_VENV)
+	$(UV) pip install --quiet --python $(WH_PY) -r requirements/airflow-3.3-warehouse.txt
+	$(UV) pip install --quiet --python $(WH_PY) --no-deps -e .
+	touch $@
+
+test-warehouse: $(WH_VENV)/.installed
+	$(WH_PY) -m pytest tests/warehouse
 
 # Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer;
 # bytecode is compiled at install so that PYTHONDONTWRITEBYTECODE does not slow every case's start.
@@ -140,6 +156,12 @@ $(BENCH_VENV)/.installed: requirements/bench.txt pyproject.toml | $(UV)
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_PY) benchmarks/run.py $(BENCH_ARGS)
+
+# CSV and Parquet next to JSON Lines and to a pandas DataFrame of everything (SqlToS3Operator's way): local file
+# in the bench venv (pandas), S3 (moto) in the S3 test venv. BENCH_ARGS=--quick for a short run.
+bench-formats: $(BENCH_VENV)/.installed $(S3_VENV)/.installed
+	$(BENCH_PY) benchmarks/formats_export.py --targets local $(BENCH_ARGS)
+	PYTHONPATH=. $(S3_PY) benchmarks/formats_export.py --targets s3 $(BENCH_ARGS)
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)

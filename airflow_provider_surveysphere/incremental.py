@@ -54,7 +54,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from airflow_provider_surveysphere.exceptions import SurveySphereError, SurveySpherePermanentError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereError,
+    SurveySpherePermanentError,
+)
+from airflow_provider_surveysphere.formats import resolve_format
+from airflow_provider_surveysphere.formats.parts import part_encoder, read_tabular_part
 from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError, as_storage_path
 from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
@@ -147,11 +153,10 @@ def _read_part(part: ObjectStoragePath, time_key: str, id_key: str) -> PartSumma
     ids: set[str] = set()
     markless: set[str] = set()
     with part.open("rb") as lines:  # type: ignore[no-untyped-call, unused-ignore]
-        for number, line in enumerate(iter(lines.readline, b""), 1):  # Airflow 2.11's file wrapper cannot be iterated
-            if not line.strip():
-                continue
+        for number, record in part_records(part.name, lines, time_key, id_key):
             try:
-                record = json.loads(line)
+                if isinstance(record, Exception):
+                    raise record
                 record_id = _id_of(record, id_key)
                 mark = mark_of(record, time_key)
                 order = None if mark is None or greatest is None else mark.compare(greatest, time_key)
@@ -191,14 +196,20 @@ def parts_of(folder: ObjectStoragePath) -> list[ObjectStoragePath]:
     return [path for _, path in list_parts(folder)]
 
 
-def read_high_water_mark(folder: ObjectStoragePath, time_key: str, id_key: str) -> HighWaterMark:
+def read_high_water_mark(
+    folder: ObjectStoragePath, time_key: str, id_key: str, output_format: str | None = None
+) -> HighWaterMark:
     """The mark the parts in ``folder`` set: read newest first up to the first part holding a value below the mark.
 
     A part holding a value below the mark ends the reading: arrivals never go back in time, so every older
     part is entirely below the mark.
+
+    :param output_format: the format the next part will have: a folder holding parts of another is refused
     """
     with _storage_errors(folder, "listing the parts"):
         parts = list_parts(folder)
+    if output_format is not None:
+        check_one_format(folder, [path for _, path in parts], output_format)
     if not parts:
         return HighWaterMark()
     mark: Mark | None = None
@@ -295,6 +306,38 @@ class _NothingNew(Exception):
     """Leaves the writer's block so that it discards its (empty) temporary file."""
 
 
+def part_records(name: str, file: Any, time_key: str, id_key: str) -> Iterator[tuple[int, Any]]:
+    """``(line or row number, record)`` of a part, by its format; a record that cannot be parsed is a ValueError
+    in its place. CSV and Parquet parts give back ``id_key`` and ``time_key`` only (all a reader needs)."""
+    if name.endswith(".jsonl"):
+        for number, line in enumerate(iter(file.readline, b""), 1):  # Airflow 2.11's file wrapper cannot be iterated
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
+                    yield number, exc
+        return
+    try:
+        rows = read_tabular_part(name, file, (id_key, time_key), numbers=(time_key,))
+    except ValueError as exc:
+        yield 1, exc
+        return
+    yield from enumerate(rows, 2 if name.endswith(".csv") else 1)  # a CSV's row 1 is its header
+
+
+def check_one_format(folder: ObjectStoragePath, parts: Iterable[ObjectStoragePath], output_format: str) -> None:
+    """Refuse a folder holding parts of another format: create-only publishing keeps two exports from writing one
+    part *name*, and a part's name carries its format, so one folder holds one format (a new format, a new folder).
+    """
+    others = sorted({path.name.rsplit(".", 1)[1] for path in parts} - {output_format})
+    if others:
+        raise SurveySphereArgumentError(
+            "output_format",
+            f"is {output_format!r} but {folder} holds {' and '.join(others)} parts; an incremental export keeps "
+            "one format per folder: export the new format to a new folder",
+        )
+
+
 def export_new_records(
     hook: SurveySphereHook,
     endpoint: str,
@@ -306,6 +349,7 @@ def export_new_records(
     id_key: str = "id",
     since_param: str = "since",
     query_params: Mapping[str, Any] | None = None,
+    output_format: str = "jsonl",
 ) -> dict[str, Any]:
     """Write the records not yet in ``folder`` to its next part; return what was done (for XCom).
 
@@ -318,16 +362,19 @@ def export_new_records(
     :param id_key: the record field that identifies a record
     :param since_param: the query parameter asking for records at or after a ``time_key`` value
     :param query_params: other query parameters
+    :param output_format: the format of the parts: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (docs/formats.md);
+        one per folder (a folder holding parts of another format is refused)
     """
+    encoder = part_encoder(resolve_format(output_format, None), time_key, id_key)
     folder = as_storage_path(folder)
-    hwm = read_high_water_mark(folder, time_key, id_key)
+    hwm = read_high_water_mark(folder, time_key, id_key, encoder.name)
     params = dict(query_params or {})
     if hwm.mark is not None:
         params[since_param] = hwm.mark
-    name = part_name(hwm.part + 1)
+    name = part_name(hwm.part + 1, encoder.name)
     part = folder / name
     paginator = hook.paginate(endpoint, params=params, pagination=pagination, records_key=records_key)
-    writer = AtomicJsonLinesWriter(part, overwrite=False)
+    writer = AtomicJsonLinesWriter(part, overwrite=False, encoder=encoder)
     try:
         with writer:
             fresh = NewRecords(hwm, time_key, id_key)

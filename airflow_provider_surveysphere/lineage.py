@@ -146,13 +146,14 @@ def add_export_alias(operator: Any) -> AssetAlias | None:
 
 
 def export_extra(operator: Any, result: Mapping[str, Any]) -> dict[str, Any]:
-    """The asset event's extra: records, pages, source endpoint and query window; no secret, no token.
+    """The asset event's extra: records, pages, format, source endpoint and query window; no secret, no token.
 
     Values are scalars only (Airflow 2.11 cannot register an alias event whose extra nests a dict).
     """
     extra: dict[str, Any] = {
         "records": result["records"],
         "pages": result["pages"],
+        "format": result.get("format", "jsonl"),
         "source": source_uri(operator.hook.url_for(operator.endpoint)),
     }
     window = query_window(operator.query_params)
@@ -269,7 +270,9 @@ def operator_lineage(operator: Any, *, complete: bool) -> OperatorLineage:  # ty
             facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
                 rowCount=result["records"], size=_size_of(path)
             )
-        outputs.append(OutputDataset(namespace=namespace, name=name, outputFacets=facets))
+        outputs.append(
+            OutputDataset(namespace=namespace, name=name, facets=schema_facets(operator, complete), outputFacets=facets)
+        )
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
@@ -278,3 +281,17 @@ def _size_of(path: ObjectStoragePath) -> int | None:
         return int(path.stat().st_size)
     except Exception:  # noqa: BLE001 - the size is a nicety; lineage must not fail the task
         return None
+
+
+def schema_facets(operator: Any, complete: bool) -> dict[str, Any]:
+    """``{"schema": ...}`` of a CSV or Parquet export whose columns are known: the written ones once complete,
+    else the declared ``columns``; the types are Parquet's (none for CSV). Empty for JSON Lines."""
+    from airflow.providers.common.compat.openlineage.facet import SchemaDatasetFacet, SchemaDatasetFacetFields
+
+    columns = getattr(operator, "export_schema", None) if complete else None
+    options = getattr(operator, "format_options", None)
+    if columns is None and options is not None and options.names is not None:
+        columns = [(name, options.types.get(name)) for name in options.names]
+    if not columns:
+        return {}
+    return {"schema": SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=n, type=t) for n, t in columns])}

@@ -1,4 +1,4 @@
-"""Every night, export the survey responses of the day before to a dated JSON Lines file.
+"""Every night, export the survey responses of the day before to a dated JSON Lines (or CSV, Parquet) file.
 
 The run for the interval [data_interval_start, data_interval_end) asks for exactly the responses
 submitted in that half-open window, so consecutive runs never overlap nor leave a gap, and a rerun
@@ -10,6 +10,8 @@ Change for your account: the ``endpoint`` (the paths here are the local sandbox'
 paths: SurveySphere's data API is not published with this provider), ``survey_id``, and the export
 location: the ``export_base`` param, else the Airflow Variable ``surveysphere_export_base``, else a
 folder under AIRFLOW_HOME. Any object storage URL Airflow knows (``s3://bucket/prefix``, ...) works.
+The file's format (its extension picks it): the ``format`` param, else the Variable ``surveysphere_export_format``,
+else ``jsonl``; ``csv`` feeds the warehouse load of surveysphere_warehouse_load.py.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ with DAG(
         "survey_id": Param("srv-0001", type="string", description="The survey to export"),
         "export_base": Param(None, type=["null", "string"], description="Folder or object storage URL"),
         "day": Param(None, type=["null", "string"], format="date", description="UTC day to export (YYYY-MM-DD)"),
+        "format": Param(None, type=["null", "string"], enum=[None, "jsonl", "csv", "parquet"], description="File format"),
     },
     user_defined_macros={"export_window": export_window},
     default_args={"retries": 2},
@@ -78,6 +81,10 @@ with DAG(
         output_path=(
             "{{ params.export_base or var.value.get('surveysphere_export_base', '"
             + DEFAULT_EXPORT_BASE
-            + "') }}/daily/survey={{ params.survey_id }}/{{ export_window(params.day, dag_run)[0].strftime('%Y-%m-%d') }}.jsonl"
+            + "') }}/daily/survey={{ params.survey_id }}/{{ export_window(params.day, dag_run)[0].strftime('%Y-%m-%d') }}"
+            ".{{ params.format or var.value.get('surveysphere_export_format', 'jsonl') }}"
         ),
+        # Its CSV is loaded into a warehouse, not opened in a spreadsheet: values are written as they are
+        # (docs/formats.md, formula safety). Keep the default True for files people open in Excel.
+        csv_formula_safe=False,
     )

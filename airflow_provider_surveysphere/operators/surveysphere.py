@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
+from airflow_provider_surveysphere.formats import FormatOptions, literal_name, resolve_format
+from airflow_provider_surveysphere.formats.parquet import DEFAULT_ROW_GROUP_SIZE
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.lineage import add_export_alias, emit_export_asset, operator_lineage
 from airflow_provider_surveysphere.output import DEFAULT_PART_SIZE, AtomicJsonLinesWriter, ExportProgress
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     import requests
 
     from airflow.providers.common.compat.sdk import Context
+    from airflow_provider_surveysphere.formats.options import ColumnSpec
     from airflow_provider_surveysphere.pagination import PaginationLike
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000
@@ -36,9 +39,9 @@ class SurveySphereOperator(BaseOperator):
 
     Without ``output_path`` a single call returns its JSON (or ``response_filter(response)``) to XCom,
     and a paginated call returns its list of records, up to ``max_xcom_records``: XCom is for
-    metadata, not data. With ``output_path`` the records stream to that file as JSON Lines, one page
-    in memory at a time; the file appears only once complete, and XCom gets
-    ``{"path": ..., "records": N, "pages": P}``.
+    metadata, not data. With ``output_path`` the records stream to that file as JSON Lines, CSV or
+    Parquet (``output_format``), one page in memory at a time; the file appears only once complete, and
+    XCom gets ``{"path": ..., "records": N, "pages": P, "format": ...}``.
 
     :param endpoint: path relative to the connection's base URL (templated)
     :param method: HTTP method
@@ -50,11 +53,24 @@ class SurveySphereOperator(BaseOperator):
     :param pagination: a strategy from :mod:`airflow_provider_surveysphere.pagination`, or a callable
         ``(response) -> overrides or None``; None makes a single call
     :param records_key: dotted path to the list of records in each page; None when the page is the list
-    :param output_path: where to export the records as JSON Lines: a local path, ``file://`` URL or any
+    :param output_path: where to export the records (``output_format``): a local path, ``file://`` URL or any
         scheme Airflow's object storage supports, or an ``ObjectStoragePath`` (templated)
+    :param output_format: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (the ``[parquet]`` extra); None to take
+        the output path's extension (``.jsonl``, ``.csv``, ``.parquet``; JSON Lines for any other). An explicit
+        format that the extension contradicts is refused. See docs/formats.md
+    :param columns: CSV and Parquet: the column names in order, for Parquet each optionally ``(name, type)``;
+        None to take the first page's
+    :param flatten_separator: CSV and Parquet: joins the names of nested fields (``answers.q1``)
+    :param lists: CSV and Parquet: ``"json"`` (a list is one column of JSON text) or ``"index"``
+    :param on_new_field: CSV and Parquet: a field outside the columns goes to the ``_extra`` column
+        (``"extra"``), fails the export (``"error"``) or is dropped and counted (``"ignore"``)
+    :param csv_dialect: a :mod:`csv` dialect name or class (``"excel"``: RFC 4180)
+    :param csv_formula_safe: prefix text that a spreadsheet would run as a formula with ``'``
+    :param row_group_size: Parquet rows per row group (what the export buffers)
     :param output_conn_id: the Airflow connection of the object store (templated); else the URL's
         ``conn_id@`` part (``s3://aws_default@bucket/key``), else an ``ObjectStoragePath``'s own
-    :param compression: ``"infer"`` (``.gz`` or ``.zst`` suffix), ``"gzip"``, ``"zstd"`` or None
+    :param compression: ``"infer"`` (``.gz`` or ``.zst`` suffix), ``"gzip"``, ``"zstd"`` or None; for
+        Parquet the codec inside the file (``"infer"``: zstd)
     :param output_part_size: bytes per part uploaded to an object store (at least 5 MiB; 8 MiB by default):
         with one page, what the export holds in memory
     :param response_check: called with each answer; a false result fails the task
@@ -89,6 +105,14 @@ class SurveySphereOperator(BaseOperator):
         records_key: str | None = None,
         output_path: str | os.PathLike[str] | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
+        output_format: str | None = None,
+        columns: Sequence[ColumnSpec] | None = None,
+        flatten_separator: str = ".",
+        lists: str = "json",
+        on_new_field: str = "extra",
+        csv_dialect: Any = "excel",
+        csv_formula_safe: bool = True,
+        row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
         compression: str | None = "infer",
         output_part_size: int = DEFAULT_PART_SIZE,
         response_check: Callable[[requests.Response], Any] | None = None,
@@ -107,6 +131,10 @@ class SurveySphereOperator(BaseOperator):
             )
         if response_filter is not None and output_path is not None:
             raise SurveySphereArgumentError("response_filter", "has no effect with output_path; remove one of them")
+        self.format_options = FormatOptions(
+            columns, flatten_separator, lists, on_new_field, csv_dialect, csv_formula_safe, row_group_size
+        )
+        self.output_format = self.check_output_format(output_format, output_path)
         strategy = as_pagination(pagination)  # refuse what cannot work when the DAG is parsed, not at run time
         check_max_concurrency(max_concurrency, type(strategy).__name__, strategy.addressable)
         self.endpoint = endpoint
@@ -130,6 +158,20 @@ class SurveySphereOperator(BaseOperator):
         self.emit_asset = emit_asset
         if output_path is not None and emit_asset:
             add_export_alias(self)
+
+    def check_output_format(self, output_format: str | None, output_path: Any) -> str | None:
+        """Refuse, when the DAG is parsed, a format that the output path's extension contradicts, or options it
+        cannot use; a templated extension is checked again once rendered (:meth:`export`)."""
+        if output_path is None:
+            if output_format is not None:
+                raise SurveySphereArgumentError("output_format", "applies to exports; set output_path too")
+            return None
+        name = literal_name(output_path)
+        if name is not None:
+            self.format_options.check_for(resolve_format(output_format, name))
+        elif output_format is not None:
+            resolve_format(output_format, None)  # the name itself once rendered
+        return output_format
 
     def render_template(
         self,
@@ -227,13 +269,18 @@ class SurveySphereOperator(BaseOperator):
         return records
 
     def export(self, output_path: str | os.PathLike[str] | ObjectStoragePath) -> dict[str, Any]:
-        """Stream every record to ``output_path`` as JSON Lines, atomically.
+        """Stream every record to ``output_path`` in the export's format, atomically.
 
         The destination is checked before the first request; only the writer's own storage errors are
         reported as output errors, an API error passes through as it is.
         """
+        output_format = resolve_format(self.output_format, literal_name(output_path))
         writer = AtomicJsonLinesWriter(
-            output_path, conn_id=self.output_conn_id, compression=self.compression, part_size=self.output_part_size
+            output_path,
+            conn_id=self.output_conn_id,
+            compression=self.compression,
+            part_size=self.output_part_size,
+            encoder=self.format_options.encoder(output_format, self.compression, self.log),
         )
         target = writer.location.describe()
         paginator = self._paginate()
@@ -248,7 +295,10 @@ class SurveySphereOperator(BaseOperator):
             "Exported %d records in %d pages to %s (%.0f records/s)",
             writer.records, paginator.pages, target, progress.rate(writer.records),
         )
-        self.export_result = {"path": writer.location.url, "records": writer.records, "pages": paginator.pages}
+        self.export_result = {
+            "path": writer.location.url, "records": writer.records, "pages": paginator.pages, **writer.encoder.summary()
+        }
+        self.export_schema = writer.encoder.schema()
         emit_export_asset(self, writer.location.as_storage_path(), self.export_result)
         return self.export_result
 

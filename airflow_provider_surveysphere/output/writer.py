@@ -1,4 +1,4 @@
-"""The export writer: records in, JSON Lines (optionally compressed) out, published all at once."""
+"""The export writer: records in, a format's bytes (optionally compressed) out, published all at once."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_surveysphere.codec import encode_records
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.formats.jsonl import JsonLinesEncoder
 from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
 from airflow_provider_surveysphere.output.location import OutputLocation, resolve_location
 from airflow_provider_surveysphere.output.sinks import DEFAULT_PART_SIZE, S3_MIN_PART_SIZE, Sink, open_sink
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from airflow_provider_surveysphere.formats import RecordEncoder
 
 T = TypeVar("T")
 
@@ -68,6 +70,8 @@ class AtomicJsonLinesWriter:
     :param conn_id: the storage connection (else the URL's ``conn_id@`` or the path's own)
     :param compression: ``"infer"`` (by suffix: ``.gz``, ``.zst``), ``"gzip"``, ``"zstd"`` or None
     :param part_size: bytes per part uploaded to an object store, at least 5 MiB
+    :param encoder: turns pages into the file's bytes (:mod:`airflow_provider_surveysphere.formats`);
+        JSON Lines by default. A format that compresses inside the file (Parquet) gets no stream compression.
     :param overwrite: False publishes only if nothing has the name yet (local hard link, S3 ``If-None-Match``);
         a name taken meanwhile raises :class:`~.errors.SurveySphereOutputExistsError` and publishes nothing
     """
@@ -79,6 +83,7 @@ class AtomicJsonLinesWriter:
         conn_id: str | None = None,
         compression: str | None = "infer",
         part_size: int = DEFAULT_PART_SIZE,
+        encoder: RecordEncoder | None = None,
         overwrite: bool = True,
     ) -> None:
         if not isinstance(part_size, int) or part_size < S3_MIN_PART_SIZE:
@@ -87,7 +92,10 @@ class AtomicJsonLinesWriter:
                 f"is {part_size!r}; object stores take parts of at least 5 MiB ({S3_MIN_PART_SIZE})",
             )
         self.location: OutputLocation = resolve_location(path, conn_id)
+        self.encoder: RecordEncoder = encoder if encoder is not None else JsonLinesEncoder()
         self.compression = choose_compression(compression, self.location.name)
+        if self.encoder.compresses_itself:
+            self.compression = None  # the format compresses inside the file
         if self.compression == "zstd":
             _zstandard()  # a missing library fails before anything is opened
         self.part_size = part_size
@@ -106,7 +114,7 @@ class AtomicJsonLinesWriter:
     def write_records(self, records: list[Any]) -> None:
         """Append one page of records."""
         assert self._stream is not None, "use the writer as a context manager"
-        data = encode_records(records)
+        data = self.encoder.encode_page(records)
         self._storage("writing", lambda: self._stream.write(data))
         self.records += len(records)
 
@@ -120,6 +128,9 @@ class AtomicJsonLinesWriter:
 
     def _publish(self) -> None:
         assert self._sink is not None
+        tail = self.encoder.finish()
+        if tail:
+            self._stream.write(tail)
         self._finish()
         self._sink.commit()
         self._sink = None

@@ -127,6 +127,7 @@ def test_successful_export_emits_its_asset_event_and_openlineage_events(lineage_
     assert event["extra"] == {
         "records": 2880,
         "pages": 6,
+        "format": "jsonl",
         "source": f"surveysphere://127.0.0.1:{sandbox.port}{ENDPOINT}",
         "window_start": "2026-11-01T00:00:00+00:00",
         "window_end": "2026-11-02T00:00:00+00:00",

@@ -8,11 +8,11 @@ from pathlib import Path
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags_examples"
 DAG_IDS = {
     "surveysphere_daily_export", "surveysphere_fanout_export", "surveysphere_adhoc_call", "surveysphere_export_downstream",
-    "surveysphere_export_when_closed", "surveysphere_new_responses",
+    "surveysphere_export_when_closed", "surveysphere_new_responses", "surveysphere_warehouse_load",
 }
 # Airflow 2.11 resolves a DatasetAlias schedule against the metadata database while it parses the DAG, and the
 # unit tests have none: tests/e2e/test_lineage.py parses that DAG (and runs it) on a real database instead.
-NEEDS_DATABASE_ON_2 = {"surveysphere_export_downstream"}
+NEEDS_DATABASE_ON_2 = {"surveysphere_export_downstream", "surveysphere_warehouse_load"}
 
 
 def test_example_dags_import_without_errors():

@@ -22,7 +22,6 @@ Fake hook and listing (tests/unit/incremental_fakes.py), real files: the CI prof
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections import Counter
@@ -38,12 +37,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from airflow_provider_surveysphere.incremental import SurveySphereConcurrentExportError, export_new_records, parts_of
+from airflow_provider_surveysphere.incremental import (
+    SurveySphereConcurrentExportError,
+    export_new_records,
+    part_records,
+    parts_of,
+)
 from airflow_provider_surveysphere.output.sinks import LocalSink
 
 from tests.unit.incremental_fakes import FakeHook, Listing
 
 BASE = datetime(2026, 11, 30, 10, 0, 0, tzinfo=timezone.utc)
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")  # the folder's format, drawn once per run
 FORMS = {  # one instant, as an API may write it
     "Z": lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     "offset": lambda t: t.isoformat(),
@@ -76,16 +81,20 @@ class IncrementalExportModel(RuleBasedStateMachine):
         self.count = 0
         self.numbers = False
         self.returned_to_successes: set[str] = set()
+        self.output_format = "jsonl"
 
     def teardown(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # The server
 
-    @initialize(markless_in_since=st.booleans(), numbers=st.booleans())
-    def a_listing(self, markless_in_since: bool, numbers: bool) -> None:
+    @initialize(
+        markless_in_since=st.booleans(), numbers=st.booleans(), output_format=st.sampled_from(OUTPUT_FORMATS)
+    )
+    def a_listing(self, markless_in_since: bool, numbers: bool, output_format: str) -> None:
         self.listing.markless_in_since = markless_in_since
         self.numbers = numbers  # the mark field holds numbers (1, 1.0, 1.5) instead of timestamps
+        self.output_format = output_format  # the folder's format: every export and rival writes it
 
     def arrive(self, arrivals: list[tuple[str, str, int]]) -> None:
         for kind, form, salt in arrivals:
@@ -129,7 +138,9 @@ class IncrementalExportModel(RuleBasedStateMachine):
             return paginator
 
         hook.paginate = recording_paginate  # type: ignore[method-assign]
-        result = export_new_records(hook, "responses", str(self.folder), pagination=None, records_key=None)
+        result = export_new_records(
+            hook, "responses", str(self.folder), pagination=None, records_key=None, output_format=self.output_format
+        )
         self.returned_to_successes.update(yielded)  # reached only when the export succeeded
         return result
 
@@ -185,8 +196,11 @@ class IncrementalExportModel(RuleBasedStateMachine):
     # The invariants
 
     def exported(self) -> list[str]:
-        return [json.loads(line)["id"] for part in parts_of(ObjectStoragePath(str(self.folder)))
-                for line in part.read_bytes().splitlines()]
+        ids: list[str] = []
+        for part in parts_of(ObjectStoragePath(str(self.folder))):
+            with part.open("rb") as file:
+                ids += [str(record["id"]) for _, record in part_records(part.name, file, "submitted_at", "id")]
+        return ids
 
     @invariant()
     def every_record_at_most_once_and_no_temporary_file(self) -> None:

@@ -89,7 +89,7 @@ def test_export_streams_json_lines_and_returns_metadata(hook, mocked_api, tmp_pa
     op = operator(hook, endpoint="api/v1/surveys/s1/responses", query_params={"since": "2026-11-01"},
                   pagination=PageNumberPagination(page_size=3), records_key="data", output_path=str(target))
     result = op.execute({})
-    assert result == {"path": str(target), "records": 11, "pages": 4}
+    assert result == {"path": str(target), "records": 11, "pages": 4, "format": "jsonl"}
     lines = target.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines][:4] == ["r1-0", "r1-1", "r1-2", "r2-0"]
     assert len(lines) == 11 and json.loads(lines[0])["text"] == "ünïcode"

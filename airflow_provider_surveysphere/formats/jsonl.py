@@ -1,0 +1,26 @@
+"""JSON Lines: each record as it came, one compact JSON document a line (the default export format)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_surveysphere.codec import encode_records
+
+
+class JsonLinesEncoder:
+    """Records as they came, one per line; no columns, nothing buffered."""
+
+    name = "jsonl"
+    compresses_itself = False
+
+    def encode_page(self, records: list[Any]) -> bytes:
+        return encode_records(records)
+
+    def finish(self) -> bytes:
+        return b""
+
+    def schema(self) -> list[tuple[str, str | None]] | None:
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {"format": self.name}

@@ -1,0 +1,192 @@
+"""Export formats: flattening, columns, new fields, CSV quoting and formula safety (no pyarrow needed here)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+import pytest
+
+from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.formats import FormatOptions, SurveySphereFormatError, resolve_format
+from airflow_provider_surveysphere.formats.columns import ColumnLayout
+from airflow_provider_surveysphere.formats.csv import CsvEncoder
+from airflow_provider_surveysphere.formats.flatten import Flattener
+from airflow_provider_surveysphere.formats.types import kind_of, parse_timestamp, widen
+
+
+def read_csv(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+# -- flattening ---------------------------------------------------------------------------------------------
+
+
+def test_nested_objects_become_columns_joined_by_the_separator():
+    record = {"id": "r1", "answers": {"q1": 5, "q2": {"text": "ok"}}, "tags": ["a", "b"]}
+    assert Flattener().flatten(record, "r") == {"id": "r1", "answers.q1": 5, "answers.q2.text": "ok", "tags": '["a","b"]'}
+    assert Flattener("__").flatten(record, "r")["answers__q2__text"] == "ok"
+
+
+def test_lists_by_index_spread_over_one_column_per_position():
+    flat = Flattener(lists="index").flatten({"tags": ["a", {"x": 1}], "none": []}, "r")
+    assert flat == {"tags.0": "a", "tags.1.x": 1, "none": "[]"}
+
+
+def test_an_empty_object_adds_no_column_and_null_stays_null():
+    assert Flattener().flatten({"a": {}, "b": None}, "r") == {"b": None}
+
+
+@pytest.mark.parametrize("record, kind", [(["a"], "array"), ("text", "string"), (None, "null"), (3, "number")])
+def test_a_record_that_is_not_an_object_fails_naming_its_position(record, kind):
+    encoder = CsvEncoder(Flattener())
+    encoder.encode_page([{"id": 1}, {"id": 2}])
+    with pytest.raises(SurveySphereFormatError, match=rf"record 2 of page 2 \(record 4 of the export\): is a JSON {kind}"):
+        encoder.encode_page([{"id": 3}, record])
+
+
+@pytest.mark.parametrize("record", [{"a.b": 1, "a": {"b": 2}}, {"a": {"b": 2}, "a.b": 1}])
+def test_a_key_with_the_separator_colliding_with_a_path_fails_naming_the_column(record):
+    with pytest.raises(SurveySphereFormatError, match=r"record 1 of page 1 .*column 'a\.b'"):
+        CsvEncoder(Flattener()).encode_page([record])
+
+
+# -- columns and new fields ---------------------------------------------------------------------------------
+
+
+def test_columns_come_from_the_first_page_in_order_of_first_appearance():
+    layout = ColumnLayout(None, "extra")
+    rows = layout.rows([{"b": 1}, {"a": 2, "b": 3}, {"c": 4}], page=1)
+    assert layout.header == ["b", "a", "c", "_extra"]
+    assert rows == [[1, None, None, None], [3, 2, None, None], [None, None, 4, None]]
+
+
+def test_declared_columns_keep_their_order_and_a_missing_field_is_empty():
+    layout = ColumnLayout(["c", "a"], "extra")
+    assert layout.rows([{"a": 1}], page=1) == [[None, 1, None]]
+    assert layout.header == ["c", "a", "_extra"]
+
+
+def test_a_new_field_goes_to_the_extra_column_as_json_by_default():
+    encoder = CsvEncoder(Flattener())
+    first = encoder.encode_page([{"id": 1}])
+    later = encoder.encode_page([{"id": 2, "new": {"x": "y"}, "more": [1]}])
+    assert read_csv(first + later + encoder.finish()) == [
+        ["id", "_extra"], ["1", ""], ["2", '{"new.x":"y","more":"[1]"}'],
+    ]
+
+
+def test_a_new_field_with_on_new_field_error_fails_naming_field_and_page():
+    encoder = CsvEncoder(Flattener(), on_new_field="error")
+    encoder.encode_page([{"id": 1}])
+    encoder.encode_page([{"id": 2}])
+    with pytest.raises(SurveySphereFormatError, match=r"page 3: the field 'survey\.title' is not one of"):
+        encoder.encode_page([{"id": 3, "survey": {"title": "t"}}])
+
+
+def test_ignored_fields_are_dropped_counted_and_logged_once_per_field(caplog):
+    encoder = CsvEncoder(Flattener(), on_new_field="ignore", logger=logging.getLogger("test.formats"))
+    data = encoder.encode_page([{"id": 1}])
+    with caplog.at_level(logging.WARNING, logger="test.formats"):
+        data += encoder.encode_page([{"id": 2, "x": 1}, {"id": 3, "x": 2, "y": 0}])
+        data += encoder.encode_page([{"id": 4, "x": 3}])
+    assert read_csv(data) == [["id"], ["1"], ["2"], ["3"], ["4"]]
+    assert encoder.summary() == {"format": "csv", "ignored_fields": {"x": 3, "y": 1}}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and "Page 2: the field 'x'" in warnings[0] and "'y'" in warnings[1]
+
+
+def test_a_field_named_like_the_extra_column_is_refused():
+    with pytest.raises(SurveySphereFormatError, match="'_extra' is the column of new fields"):
+        CsvEncoder(Flattener()).encode_page([{"_extra": 1}])
+
+
+# -- CSV ----------------------------------------------------------------------------------------------------
+
+
+def test_csv_quotes_per_rfc_4180_and_writes_null_and_booleans_plainly():
+    encoder = CsvEncoder(Flattener())
+    data = encoder.encode_page([{"text": 'a "quoted", multi\nline', "n": None, "ok": True, "no": False, "x": 1.5}])
+    assert data.decode() == 'text,n,ok,no,x,_extra\r\n"a ""quoted"", multi\nline",,true,false,1.5,\r\n'
+    assert read_csv(data)[1][0] == 'a "quoted", multi\nline'
+
+
+def test_csv_is_utf_8_and_takes_another_dialect():
+    encoder = CsvEncoder(Flattener(), dialect="excel-tab", on_new_field="ignore")
+    assert encoder.encode_page([{"name": "Zoë", "city": "Köln"}]) == "name\tcity\r\nZoë\tKöln\r\n".encode()
+
+
+@pytest.mark.parametrize("text", ["=1+2", "+1", "-2+3", "@SUM(A1)", "\t=x", "\r=x"])
+def test_formula_safe_prefixes_text_a_spreadsheet_would_run(text):
+    safe = CsvEncoder(Flattener(), on_new_field="ignore").encode_page([{"t": text, "n": -5}])
+    assert read_csv(safe)[1] == ["'" + text, "-5"]  # numbers are never touched
+    raw = CsvEncoder(Flattener(), on_new_field="ignore", formula_safe=False).encode_page([{"t": text}])
+    assert read_csv(raw)[1] == [text]
+
+
+def test_an_export_without_records_still_has_its_header():
+    assert CsvEncoder(Flattener(), columns=["id", "a.b"]).finish() == b"id,a.b,_extra\r\n"
+    assert CsvEncoder(Flattener(), on_new_field="error").finish() == b""
+
+
+# -- types (the rule Parquet uses) --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [(1, "int"), (True, "bool"), (1.5, "float"), ("2026-11-01T00:00:00Z", "timestamp"),
+     ("2026-11-01T02:00:00+02:00", "timestamp"), ("2026-11-01T00:00:00", "string"), ("2026-11-01", "string"),
+     ("text", "string"), (2**63, "string"), (None, None)],
+)
+def test_the_kind_of_a_value(value, kind):
+    assert kind_of(value) == kind
+
+
+def test_widening_goes_int_to_float_to_string():
+    assert widen("int", "float") == widen("float", "int") == "float"
+    assert widen("float", "string") == widen("int", "bool") == widen("timestamp", "int") == "string"
+    assert widen(None, "int") == widen("int", None) == widen("int", "int") == "int"
+    assert parse_timestamp("2026-11-01T02:00:00+02:00").isoformat() == "2026-11-01T00:00:00+00:00"
+
+
+# -- choosing the format ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output_format, name, chosen",
+    [(None, "x.csv", "csv"), (None, "x.CSV.gz", "csv"), (None, "x.parquet", "parquet"), (None, "x.jsonl.zst", "jsonl"),
+     (None, "x.json", "jsonl"), (None, "x", "jsonl"), ("csv", "x.txt", "csv"), ("parquet", None, "parquet")],
+)
+def test_the_format_comes_from_the_argument_else_the_extension(output_format, name, chosen):
+    assert resolve_format(output_format, name) == chosen
+
+
+def test_a_format_the_extension_contradicts_is_refused():
+    with pytest.raises(SurveySphereArgumentError, match=r"output_format: is 'csv' but the output path 'x.parquet' says 'parquet'"):
+        resolve_format("csv", "x.parquet")
+    with pytest.raises(SurveySphereArgumentError, match="Parquet compresses inside the file"):
+        resolve_format(None, "x.parquet.gz")
+    with pytest.raises(SurveySphereArgumentError, match="use one of"):
+        resolve_format("xlsx", "x.xlsx")
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [({"on_new_field": "drop"}, "on_new_field: is 'drop'"), ({"lists": "explode"}, "lists: is 'explode'"),
+     ({"flatten_separator": ""}, "flatten_separator"), ({"csv_dialect": "nope"}, "csv_dialect: is 'nope'"),
+     ({"row_group_size": 0}, "row_group_size: is 0"), ({"columns": "id"}, "columns: is 'id'"),
+     ({"columns": ["a", "a"]}, "'a' is listed twice"), ({"columns": [("a", "decimal")]}, "'a' has the type 'decimal'"),
+     ({"columns": [("a", "int", "x")]}, "neither a name nor")],
+)
+def test_bad_options_are_refused_naming_the_argument(options, problem):
+    with pytest.raises(SurveySphereArgumentError, match=problem):
+        FormatOptions(**options)
+
+
+def test_options_a_format_cannot_use_are_refused():
+    with pytest.raises(SurveySphereArgumentError, match="columns: apply to csv and parquet"):
+        FormatOptions(columns=["id"]).check_for("jsonl")
+    with pytest.raises(SurveySphereArgumentError, match="types apply to parquet only"):
+        FormatOptions(columns=[("id", "int")]).check_for("csv")
+    assert FormatOptions(columns=[("id", "int64"), "b"]).types == {"id": "int"}
