@@ -167,5 +167,160 @@ def test_openlineage_output_of_an_object_storage_export_is_named_by_bucket_and_k
     assert (target.namespace, target.name, target.outputFacets) == ("s3://bucket", "exports/out.jsonl", {})
 
 
-    export_extra,
-    file_path,
+# -- percent-encoding: a path with '#', '?', '%', spaces or unicode names its own file ---------------------
+
+AWKWARD_PATHS = [
+    "/tmp/exports/survey #12/x.jsonl",
+    "/tmp/exports/what?/x.jsonl",
+    "/tmp/exports/100%/x.jsonl",
+    "/tmp/exports/100%25/x.jsonl",  # already looks escaped: must stay apart from "/tmp/exports/100%/..."
+    "/tmp/exports/réponses ünïcode/ça.jsonl",
+    "/tmp/exports/date=2026-11-01/a+b,c;d@e:f.jsonl",
+]
+
+
+@pytest.mark.parametrize("path", AWKWARD_PATHS)
+def test_a_file_uri_and_its_openlineage_name_round_trip_to_the_real_path(path):
+    from airflow.providers.common.compat.sdk import Asset
+
+    uri = output_uri(ObjectStoragePath(path))
+    assert uri.isascii() and "#" not in uri and "?" not in uri and " " not in uri
+    assert file_path(uri) == path
+    namespace, name = openlineage_naming(uri)
+    assert namespace == "file" and unquote(name) == path
+    asset = Asset(uri)  # Airflow's own normalization keeps the whole path
+    assert asset.uri == uri and file_path(asset.uri) == path
+
+
+def test_different_awkward_paths_give_different_assets():
+    uris = {output_uri(ObjectStoragePath(path)) for path in AWKWARD_PATHS}
+    assert len(uris) == len(AWKWARD_PATHS)
+    assert output_uri(ObjectStoragePath("/tmp/exports/survey #12/x.jsonl")) == "file:///tmp/exports/survey%20%2312/x.jsonl"
+
+
+def test_an_object_key_is_encoded_and_round_trips():
+    uri = output_uri(ObjectStoragePath("s3://aws_default@bucket/exports/survey #12/x?.jsonl"))
+    assert uri == "s3://bucket/exports/survey%20%2312/x%3F.jsonl"
+    assert file_path(uri) == "bucket/exports/survey #12/x?.jsonl"
+    assert openlineage_naming(uri) == ("s3://bucket", "exports/survey%20%2312/x%3F.jsonl")
+
+
+def test_openlineage_output_of_an_export_to_an_awkward_path(hook, tmp_path):
+    pytest.importorskip("airflow.providers.openlineage")
+    target_path = tmp_path / "survey #12" / "100% ça?.jsonl"
+    operator = export_operator(tmp_path, output_path=str(target_path))
+    operator.hook = hook
+    (target,) = operator.get_openlineage_facets_on_start().outputs
+    assert target.namespace == "file" and unquote(target.name) == str(target_path)
+
+
+# -- the surveysphere:// Asset URI scheme (provider info's asset-uris) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "normalized"),
+    [
+        ("surveysphere://API.Example.test/api/v1/surveys", "surveysphere://api.example.test/api/v1/surveys"),
+        ("surveysphere://api.example.test:8443/api/v1/surveys/", "surveysphere://api.example.test:8443/api/v1/surveys"),
+        ("surveysphere://api.example.test/v1/s?since=2026&api_key=k#frag", "surveysphere://api.example.test/v1/s"),
+        ("surveysphere://api.example.test/v1/srv 1/r%2Fx", "surveysphere://api.example.test/v1/srv%201/r%2Fx"),
+        ("surveysphere://[::1]:5000/v1", "surveysphere://[::1]:5000/v1"),
+    ],
+)
+def test_surveysphere_asset_uris_are_normalized_by_the_registered_handler(uri, normalized):
+    from airflow.providers.common.compat.sdk import Asset
+
+    assert urlunsplit(normalize_source_uri(urlsplit(uri))) == normalized
+    assert Asset(uri).uri == normalized  # through Airflow's providers manager
+
+
+@pytest.mark.parametrize("uri", ["surveysphere:///api/v1/surveys", "surveysphere://host:port/x"])
+def test_a_surveysphere_asset_uri_without_a_valid_host_is_refused(uri):
+    with pytest.raises(ValueError, match="surveysphere:// Asset URI"):
+        normalize_source_uri(urlsplit(uri))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{BASE_URL}/api/v1/surveys/s1/responses?page=2",
+        "https://API.example.test:8443/base/api/v1/surveys/srv 1/responses/",
+        "http://127.0.0.1:5000/api/v1/surveys/r%C3%A9ponses",
+    ],
+)
+def test_the_openlineage_converter_names_a_hook_asset_as_the_operator_names_its_input(url):
+    pytest.importorskip("airflow.providers.openlineage")
+    from airflow.providers.common.compat.openlineage.utils.utils import translate_airflow_asset
+    from airflow.providers.common.compat.sdk import Asset
+
+    expected = (source_namespace(url), source_name(url))
+    dataset = convert_source_asset_to_openlineage(Asset(source_uri(url)), None)
+    assert (dataset.namespace, dataset.name) == expected
+    # As the OpenLineage provider translates a hook lineage Asset: through the providers manager.
+    translated = translate_airflow_asset(Asset(source_uri(url)), None)
+    assert translated is not None and (translated.namespace, translated.name) == expected
+
+
+def test_the_provider_registers_the_surveysphere_scheme_with_the_providers_manager():
+    try:  # where tasks read them on Airflow 3.2+
+        from airflow.sdk.plugins_manager import ProvidersManagerTaskRuntime as ProvidersManager
+    except ImportError:
+        from airflow.providers_manager import ProvidersManager  # type: ignore[assignment, no-redef]
+
+    manager = ProvidersManager()
+    handlers = getattr(manager, "asset_uri_handlers", None) or manager.dataset_uri_handlers
+    converters = getattr(manager, "asset_to_openlineage_converters", None) or manager.dataset_to_openlineage_converters
+    assert handlers["surveysphere"] is normalize_source_uri
+    assert converters["surveysphere"] is convert_source_asset_to_openlineage
+
+
+# -- an invalid connection: no lineage, no "failed to extract" warning ------------------------------------
+
+
+def test_openlineage_of_a_task_with_an_invalid_connection_is_empty_and_logs_nothing(monkeypatch, tmp_path, caplog, capsys):
+    """Airflow 3 logs the extractor's warning through structlog (printed), Airflow 2.11 through logging."""
+    pytest.importorskip("airflow.providers.openlineage")
+    import logging
+
+    from airflow.providers.openlineage.extractors.base import DefaultExtractor
+
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN", '{"conn_type": "surveysphere", "host": "ftp://nowhere", "login": "client", "password": "secret-value"}')
+    operator = export_operator(tmp_path, output_path=str(tmp_path / "out.jsonl"), surveysphere_conn_id="broken")
+    extractor = DefaultExtractor(operator)
+    with caplog.at_level(logging.DEBUG):
+        on_start = extractor.extract()
+        on_failure = extractor.extract_on_failure(None)
+    for lineage in (on_start, on_failure):
+        assert lineage is None or (lineage.inputs, lineage.outputs) == ([], [])
+    printed = capsys.readouterr()
+    logged = caplog.text + printed.out + printed.err
+    assert "failed to extract" not in logged.lower()
+
+
+def test_openlineage_schema_facet_of_csv_and_parquet_exports(hook, mocked_api, tmp_path):
+    pytest.importorskip("airflow.providers.openlineage")
+    mocked_api.get(RESPONSES, json={"data": [{"id": "r1", "answers": {"q1": 5}}]})
+    declared = export_operator(tmp_path, output_path=str(tmp_path / "out.parquet"), columns=["id", ("answers.q1", "int")])
+    declared.hook = hook
+    (target,) = declared.get_openlineage_facets_on_start().outputs
+    assert [(f.name, f.type) for f in target.facets["schema"].fields] == [("id", None), ("answers.q1", "int")]
+
+    written = export_operator(tmp_path, output_path=str(tmp_path / "out.csv"))
+    written.hook = hook
+    assert written.get_openlineage_facets_on_start().outputs[0].facets == {}  # columns unknown until written
+    written.execute({})
+    (target,) = written.get_openlineage_facets_on_complete(None).outputs
+    assert [(f.name, f.type) for f in target.facets["schema"].fields] == [("id", None), ("answers.q1", None), ("_extra", None)]
+
+    jsonl = export_operator(tmp_path, output_path=str(tmp_path / "out.jsonl"))
+    jsonl.hook = hook
+    jsonl.execute({})
+    assert jsonl.get_openlineage_facets_on_complete(None).outputs[0].facets == {}
+
+
+def test_the_asset_event_extra_names_the_format(hook, tmp_path):
+    operator = export_operator(tmp_path, output_path=str(tmp_path / "out.csv"))
+    operator.hook = hook
+    extra = export_extra(operator, {"records": 3, "pages": 1, "format": "csv"})
+    assert extra == {"records": 3, "pages": 1, "format": "csv",
+                     "source": "surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses"}
