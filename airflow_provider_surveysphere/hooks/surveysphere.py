@@ -31,7 +31,9 @@ from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache,
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
-    from airflow_provider_surveysphere.pagination import PageRequest, PaginationLike
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+    from airflow_provider_surveysphere.strategies import PaginationLike
 
 #: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
 TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
@@ -295,10 +297,12 @@ class SurveySphereHook(BaseHook):
         :return: an iterator of records that also counts ``pages`` and ``records`` as it goes
         """
 
-        def send_page(page: PageRequest) -> requests.Response:
-            return self.request(
-                method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
-            )
+        def send_page(page: PageRequest, stop: Stop) -> requests.Response:
+            # Once the paging stops, the throttle lets no attempt of this request leave, and ends its waits.
+            with self.throttle.honouring(stop):
+                return self.request(
+                    method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
+                )
 
         return Paginator(
             send_page,
