@@ -246,6 +246,61 @@ def test_a_failed_page_stops_new_requests_at_once():
     assert sorted(gate.sent) == [1, 2, 3, 4] and fetcher.scheduled == 4
 
 
+# -- the window ---------------------------------------------------------------------------------------------------
+
+def test_until_the_total_is_known_only_the_first_page_is_requested():
+    gate = Gate()
+    gate.open()
+    fetcher = ConcurrentFetcher(gate, plan, max_concurrency=4, max_pages=None, wait_for_total=True)
+    try:
+        fetcher.get(0, plan(0))
+        assert wait_until(lambda: gate.settled(fetcher)) and gate.sent == [1]
+        fetcher.set_total(3)
+        fetcher.get(1, plan(1))
+        fetcher.get(2, plan(2))
+    finally:
+        fetcher.close()
+    assert sorted(gate.sent) == [1, 2, 3]
+
+
+def test_with_a_total_a_slow_page_does_not_idle_the_other_workers():
+    gate = Gate()
+    gate.release(1, 3, 4, 5, 6)
+    fetcher = ConcurrentFetcher(gate, plan, max_concurrency=2, max_pages=None, wait_for_total=True)
+    try:
+        fetcher.get(0, plan(0))
+        fetcher.set_total(100)
+        fetcher.read_ahead(1)
+        # Page 2 hangs; the other worker goes on alone, from its own thread, up to twice max_concurrency
+        # pages past the one being read (pages 2-5), and no further.
+        assert wait_until(lambda: gate.settled(fetcher) and sorted(gate.sent) == [1, 2, 3, 4, 5])
+        assert fetcher.state().busy == 1 and gate.waiting == 1
+        gate.release(2)
+        assert [fetcher.get(index, plan(index)).content for index in range(1, 5)] == [
+            json.dumps({"data": [n, n]}).encode() for n in range(2, 6)]
+    finally:
+        fetcher.close()
+
+
+def test_the_next_requests_go_out_while_a_page_is_consumed():
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(request: PageRequest, stop: Stop) -> FakeResponse:
+        with lock:
+            sent.append(request.params["page"])
+        return FakeResponse({"data": [1, 2]} if request.params["page"] < 5 else {"data": [1]})
+
+    paginator = Paginator(send, "items", pagination=PageNumberPagination(page_size=2), records_key="data",
+                          max_concurrency=2)
+    for page in paginator.iter_pages():
+        ahead = page.number + 2
+        if page.number < 5:
+            # Page n was full: pages n+1 and n+2 are requested before the consumer is done with page n.
+            assert wait_until(lambda: ahead in sent), f"page {ahead} not requested yet"  # noqa: B023
+    assert paginator.records == 9 and sorted(sent) == [1, 2, 3, 4, 5, 6]  # page 6: the one wasted request
+
+
 # -- defect 4: closing or abandoning the iterator --------------------------------------------------------------
 
 class Counting:
