@@ -282,6 +282,24 @@ def test_with_a_total_a_slow_page_does_not_idle_the_other_workers():
         fetcher.close()
 
 
+@pytest.mark.parametrize(("with_total", "ahead"), [(False, 4), (True, 8)])
+def test_answers_held_for_a_consumer_that_does_not_read_stay_within_the_window(with_total, ahead):
+    # Every answer comes at once and the consumer stops after page 1: the workers are idle, and the pages fetched
+    # ahead of page 2 stop at the window (N without a total, 2N with one), not at what the workers could do.
+    gate = Gate(body=lambda n: {"data": [n, n], "totalPages": 100})
+    gate.open()
+    paginator = Recording(gate, "items", records_key="data", max_concurrency=4, max_pages=None,
+                          pagination=PageNumberPagination(page_size=2, total_pages_key="totalPages" if with_total
+                                                          else None))
+    records = iter(paginator)
+    assert next(records) == 1
+    fetcher = paginator.fetchers[-1]
+    assert isinstance(fetcher, ConcurrentFetcher)
+    assert wait_until(lambda: gate.settled(fetcher) and fetcher.state().busy == 0)
+    assert sorted(gate.sent) == list(range(1, 2 + ahead))
+    paginator.close()
+
+
 def test_the_next_requests_go_out_while_a_page_is_consumed():
     sent: list[int] = []
     lock = threading.Lock()
