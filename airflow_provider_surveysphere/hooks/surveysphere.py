@@ -294,7 +294,8 @@ class SurveySphereHook(BaseHook):
             this; None for no cap
         :param max_concurrency: page requests in flight at once (1: one after the other). More than 1 needs
             a page-number or offset strategy; see docs/pagination.md for what it costs the server
-        :return: an iterator of records that also counts ``pages`` and ``records`` as it goes
+        :return: an iterator of records that also counts ``pages`` and ``records`` as it goes; leaving it early
+            (``break``, ``close()``, a ``with`` block, an exception) stops its requests at once
         """
 
         def send_page(page: PageRequest, stop: Stop) -> requests.Response:
