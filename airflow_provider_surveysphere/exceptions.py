@@ -227,6 +227,17 @@ class SurveySphereRetryAfterTooLongError(SurveySphereError):
         )
 
 
+class SurveySpherePagingStopped(SurveySphereError):
+    """A page request was not sent, or not re-sent, because its answer is no longer wanted.
+
+    The paging raises it in its own worker threads once the consumer has gone or the export's result is known;
+    it never reaches a DAG.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the paging stopped: the page request was not sent")
+
+
 class SurveySphereForeignHostError(SurveySpherePermanentError):
     """A URL points to a host other than the connection's: the token never leaves its host.
 

@@ -1,45 +1,76 @@
 """Getting pages from the server: one at a time, or several at once for addressable strategies.
 
-A fetcher answers "the response for page ``index``, whose request is ``request``" for the paging loop
-(:class:`airflow_provider_surveysphere.paging.Paginator`), which asks for the pages in order and applies
-every guard. It sends through a :data:`PageSender`, a plain function the hook gives: the fetchers know
+A fetcher answers "the response to ``request``, the request of page ``index``" for the paging loop
+(:class:`airflow_provider_surveysphere.paging.Paginator`), which asks for the pages in order, follows the
+strategy's ``next_request`` from each page and applies every guard. It sends through a
+:class:`~airflow_provider_surveysphere.page.PageSender`, a plain function the hook gives: the fetchers know
 nothing of tokens, sessions or retries.
+
+The concurrent fetcher is a pure speed-up of the sequential one: the loop gets the answer to exactly the request
+it asks for, whatever was planned, and a page fetched ahead that the loop does not ask for is never handed out.
 """
 
 from __future__ import annotations
 
-import functools
+import heapq
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
+from airflow_provider_surveysphere.exceptions import SurveySpherePagingStopped
+from airflow_provider_surveysphere.stopping import Stop
 
 if TYPE_CHECKING:
     import requests
 
-    from airflow_provider_surveysphere.pagination import PageRequest
+    from airflow_provider_surveysphere.page import PageRequest, PageSender
 
 log = logging.getLogger(__name__)
 
-#: Sends the request of one page and returns its answer (2xx; anything else raises).
-PageSender = Callable[["PageRequest"], "requests.Response"]
+#: A test seam: called as ``handoff(point, index)`` at each hand-off of a page between threads, with no lock
+#: held, from the thread that passes it. Points, in the order a page passes them: ``"taken"`` (a worker took
+#: the request, before sending), ``"answered"`` (the worker holds the answer, not yet visible to the loop),
+#: ``"published"`` (the loop can see the answer; the worker has not yet refilled the window nor freed its
+#: slot), ``"refilled"`` (the worker is done with the page) and ``"read"`` (the loop took the answer, before
+#: reading it). Tests pause threads there to force interleavings; the default does nothing.
+Handoff = Callable[[str, int], None]
+
+
+def no_handoff(point: str, index: int) -> None:
+    """The default hand-off: nothing."""
+
+
+class Fetcher(Protocol):
+    """What the paging loop needs of a fetcher."""
+
+    def get(self, index: int, request: PageRequest) -> requests.Response:
+        """The answer to ``request``, the request of page ``index`` (0-based); the loop asks in order."""
+
+    def set_total(self, pages: int | None) -> None:
+        """The page just read says there are ``pages`` pages in all (None: it does not say)."""
+
+    def read_ahead(self, index: int) -> None:
+        """Page ``index`` will be read next (the page before it was not the last)."""
+
+    def close(self, *, wait: bool = True) -> None:
+        """No more pages are wanted: send nothing more; ``wait``: also wait for the workers to end."""
 
 
 class SequentialFetcher:
-    """Sends each page's request when the loop asks for it: nothing is fetched ahead.
+    """Sends each page's request when the loop asks for it, in the loop's thread: nothing is fetched ahead.
 
     :param send: sends one page request
     """
 
     def __init__(self, send: PageSender) -> None:
         self.send = send
+        self.stop = Stop()
 
     def get(self, index: int, request: PageRequest) -> requests.Response:
-        """The answer for page ``index``."""
-        return self.send(request)
+        """The answer to ``request``."""
+        self.stop.check()
+        return self.send(request, self.stop)
 
     def set_total(self, pages: int | None) -> None:
         """Nothing to plan."""
@@ -47,29 +78,68 @@ class SequentialFetcher:
     def read_ahead(self, index: int) -> None:
         """Nothing is fetched ahead."""
 
-    def close(self, *, failed: bool = False) -> None:
-        """Nothing to stop."""
+    def close(self, *, wait: bool = True) -> None:
+        """Nothing more is sent."""
+        self.stop.set()
+
+
+class _Slot:
+    """One page's request and, once a worker has it, its answer or error."""
+
+    __slots__ = ("done", "error", "fingerprint", "request", "response")
+
+    def __init__(self, request: PageRequest) -> None:
+        self.request = request
+        self.fingerprint = request.fingerprint()
+        self.done = False
+        self.response: Any = None
+        self.error: BaseException | None = None
+
+
+class FetcherState(NamedTuple):
+    """A snapshot of a :class:`ConcurrentFetcher`'s threads (a test seam: tests that drive the interleaving
+    wait until every thread is parked before releasing the next one)."""
+
+    workers: int  #: worker threads started
+    idle: int  #: workers waiting for a request to send
+    busy: int  #: workers between taking a request and being done with its page
+    queued: int  #: requests waiting for a worker
+    awaiting: int | None  #: the page the loop waits for, None when it is not waiting
+    closed: bool
 
 
 class ConcurrentFetcher:
     """Keeps up to ``max_concurrency`` page requests in flight ahead of the loop, and hands answers out in order.
 
-    Pages are addressed up front by ``plan(index)``. Before the total is known (it never is without a
-    total field) the fetcher runs ahead speculatively, never more than ``max_concurrency`` pages past
-    the one the loop is reading: the loop stops at the first short or empty page, and at most
-    ``max_concurrency - 1`` requests beyond it were wasted. Once the total is known no page past it is
-    requested, and the window widens to ``2 * max_concurrency`` pages, so that a slow page does not
-    leave the other workers idle: the pages after it wait, answered, and the workers go on with the
-    next ones (at most ``max_concurrency`` requests in flight, and as many answers waiting, whatever
-    the order they arrive in). A worker that finishes sends the next request of the window at once,
-    from its own thread. A failed page stops new requests at once; it fails the export when the loop
-    reaches it (an earlier short page may show it was past the end).
+    The rules (docs/pagination.md states them for users):
+
+    * **The loop's page always comes first.** :meth:`get` hands out the answer to the request the loop asks for.
+      If that request was not planned (the total grew, or the strategy asks for something other than
+      ``plan(index)``), it is sent now, ahead of every planned one; an answer fetched for another request is
+      dropped. If the strategy's request differs from the plan, planning stops and the rest of the export is
+      fetched one page at a time.
+    * **The window.** Pages are planned by ``plan(index)`` from the page being read: with a total (the latest
+      page read says how many pages there are) up to ``2 * max_concurrency`` pages ahead, never past the total;
+      without one, up to ``max_concurrency`` pages ahead, speculatively. At most ``max_concurrency`` requests
+      are sent at once (one per worker thread). A worker done with a page refills the window from its own
+      thread.
+    * **A failed page stops planning past it** at once; the failure reaches the caller when the loop asks for
+      that page (an earlier short page may show it was past the end).
+    * **Closing** (the last page is known, the export failed, the consumer has gone) sets :attr:`stop`: no
+      request is sent from then on, a sender waiting for a backoff or ``Retry-After`` gives up at once, and
+      the worker threads (daemon threads: they never hold the process) end after the request they have on the
+      wire, if any.
+
+    State lives under one condition variable: a worker publishes an answer and the loop reads it under the same
+    lock, and the loop never depends on a worker's bookkeeping to get its page requested, so no order of thread
+    completions can leave the loop's page unrequested.
 
     :param send: sends one page request; called from worker threads
-    :param plan: the request of page ``index`` (0-based)
-    :param max_concurrency: most requests in flight (and threads)
-    :param max_pages: no page at or past this index is requested (None: no cap)
-    :param wait_for_total: request only the first page until :meth:`set_total` is called
+    :param plan: the request of page ``index`` (0-based), as the strategy addresses it up front
+    :param max_concurrency: most requests in flight (and worker threads)
+    :param max_pages: no page at or past this index is planned (None: no cap)
+    :param wait_for_total: plan only the first page until :meth:`set_total` is called
+    :param handoff: a test seam called at each hand-off between threads (see :data:`Handoff`)
     """
 
     def __init__(
@@ -80,96 +150,204 @@ class ConcurrentFetcher:
         max_concurrency: int,
         max_pages: int | None,
         wait_for_total: bool,
+        handoff: Handoff = no_handoff,
     ) -> None:
         self.send = send
         self.plan = plan
         self.max_concurrency = max_concurrency
-        self.end = max_pages  # first index never requested; lowered by the total or a failure
+        self.max_pages = max_pages
+        self.handoff = handoff
+        #: Set on close: senders send nothing more and end their waits.
+        self.stop = Stop()
+        self._condition = threading.Condition(threading.Lock())
+        self._slots: dict[int, _Slot] = {}  # pages requested and not yet read
+        self._queue: list[int] = []  # a heap of requested pages no worker has taken yet: lowest first
+        self._reading = 0  # the page the loop reads next
+        self._planned = 0  # pages below this one were planned (or needed no plan)
         self._total_pending = wait_for_total
-        self._window = max_concurrency  # pages requested and not yet read, counted from the one being read
-        self._lock = threading.Lock()
-        self._futures: dict[int, Future[requests.Response]] = {}
-        self._reading = 0  # the index the loop reads next
-        self._next_index = 0  # next index to schedule
-        self._in_flight = 0
-        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="surveysphere-page")
-        #: requests scheduled (sent or about to be), for tests and logs
+        self._total: int | None = None  # the number of pages the latest page read says there are
+        self._failed_at: int | None = None  # the first page whose request failed
+        self._derailed = False  # the strategy asked for a request other than the plan: no more planning
+        self._closed = False
+        self._workers: list[threading.Thread] = []
+        self._idle = 0
+        self._busy = 0
+        self._awaiting: int | None = None
+        #: requests taken by a worker (sent, or about to be), for tests and logs
         self.scheduled = 0
 
-    def _schedule(self, reading: int | None = None) -> None:
-        """Send what the window allows; ``reading``: the loop now reads that index (None: unchanged)."""
-        with self._lock:
-            if reading is not None:
-                self._reading = max(self._reading, reading)
-            horizon = self._reading + (1 if self._total_pending else self._window)
-            if self.end is not None:
-                horizon = min(horizon, self.end)
-            submitted = []
-            while self._next_index < horizon and self._in_flight < self.max_concurrency:
-                index = self._next_index
-                future = self._executor.submit(self.send, self.plan(index))
-                self._futures[index] = future
-                self._next_index += 1
-                self._in_flight += 1
-                self.scheduled += 1
-                submitted.append((index, future))
-        # Outside the lock: a future already done runs its callback here, and the callback takes the lock.
-        for index, future in submitted:
-            future.add_done_callback(functools.partial(self._on_done, index))
-
-    def _on_done(self, index: int, future: Future[requests.Response]) -> None:
-        failed = not future.cancelled() and future.exception() is not None
-        with self._lock:
-            self._in_flight -= 1
-            if failed and (self.end is None or index + 1 < self.end):
-                # Stop sending: nothing past a failed page is requested any more.
-                self.end = index + 1
-            later = [pending for number, pending in self._futures.items() if number > index] if failed else []
-        for pending in later:
-            pending.cancel()
-        if not failed:
-            self._schedule()  # in this worker's thread: its slot is free, the next request goes now
-
-    def set_total(self, pages: int | None) -> None:
-        """Learn the number of pages (from the first page); None when the page does not say."""
-        with self._lock:
-            self._total_pending = False
-            if pages is not None:
-                pages = max(pages, 1)
-                self.end = pages if self.end is None else min(self.end, pages)
-                # No page past the total is sent, so reading further ahead wastes nothing.
-                self._window = 2 * self.max_concurrency
-
-    def read_ahead(self, index: int) -> None:
-        """Page ``index`` will be read next: send the requests of its window now (the loop calls this once it
-        knows the page before it was not the last, and before that page is consumed)."""
-        self._schedule(index)
+    # -- the loop's side -------------------------------------------------------------------------------------
 
     def get(self, index: int, request: PageRequest) -> requests.Response:
-        """The answer for page ``index``; ``request`` must be the planned one."""
-        if self.plan(index).fingerprint() != request.fingerprint():
-            raise SurveySpherePaginationError(
-                f"page {index + 1}: the strategy's next request ({request.endpoint}, {dict(request.params)}) is not "
-                "the one it addresses up front; it cannot be fetched concurrently (use max_concurrency=1)"
-            )
-        self._schedule(index)
-        with self._lock:
-            future = self._futures.pop(index, None)
-        if future is None:  # past a failed page: cannot happen, as the loop stops at that page
-            raise SurveySpherePaginationError(f"page {index + 1} was not requested")
-        # The window is not moved past this page until the loop knows it is not the last (read_ahead): were
-        # it the last (a short one), at most max_concurrency - 1 requests past it were sent.
-        return future.result()
+        """The answer to ``request``, the request of page ``index``; the loop asks for the pages in order."""
+        fingerprint = request.fingerprint()
+        with self._condition:
+            self._reading = max(self._reading, index)
+            slot = self._slots.get(index)
+            if slot is not None and slot.fingerprint != fingerprint:
+                self._derail(index, request)
+                slot = None
+            if slot is None:
+                slot = self._demand(index, request)
+            self._refill()
+            while not slot.done and not self._closed:
+                self._awaiting = index
+                self._condition.wait()
+            self._awaiting = None
+            if not slot.done:  # closed from another thread while the loop waited
+                raise SurveySpherePagingStopped()
+            del self._slots[index]
+        self.handoff("read", index)
+        if slot.error is not None:
+            raise slot.error
+        response: requests.Response = slot.response
+        return response
 
-    def close(self, *, failed: bool = False) -> None:
-        """Stop: cancel what is not sent; after a success, wait for requests still in flight.
+    def set_total(self, pages: int | None) -> None:
+        """The page just read says there are ``pages`` pages (None: it does not say); plan by it from now on."""
+        with self._condition:
+            self._total_pending = False
+            self._total = None if pages is None else max(pages, 1)
+            self._refill()
 
-        :param failed: the export failed: return at once, the requests in flight finish on their own
+    def read_ahead(self, index: int) -> None:
+        """Page ``index`` will be read next: plan its window now (the loop calls this once it knows the page
+        before it was not the last, and before that page is consumed)."""
+        with self._condition:
+            self._reading = max(self._reading, index)
+            self._refill()
+
+    def close(self, *, wait: bool = True) -> None:
+        """Send nothing more; ``wait``: wait until every worker has ended (after its request on the wire).
+
+        :param wait: False after a failure or when only stopping (the workers end on their own; they are
+            daemon threads, which never hold the process)
         """
-        with self._lock:
-            self.end = 0  # nothing more is scheduled, not even by a worker finishing now
-            pending = list(self._futures.values())
-            self._futures.clear()
-        for future in pending:
-            future.cancel()
-        self._executor.shutdown(wait=not failed, cancel_futures=True)
+        with self._condition:
+            self._closed = True
+            self._queue.clear()
+            self._slots.clear()
+            self._condition.notify_all()
+            workers = list(self._workers)
+        self.stop.set()  # ends the senders' waits (backoff, Retry-After, the throttle's limit)
+        if wait:
+            current = threading.current_thread()
+            for worker in workers:
+                if worker is not current:  # a finalizer may run in a worker: it cannot wait for itself
+                    worker.join()
+
+    def state(self) -> FetcherState:
+        """A snapshot of the threads' state (a test seam)."""
+        with self._condition:
+            return FetcherState(len(self._workers), self._idle, self._busy, len(self._queue), self._awaiting,
+                                self._closed)
+
+    # -- planning (with the condition held) ------------------------------------------------------------------
+
+    def _demand(self, index: int, request: PageRequest) -> _Slot:
+        """The loop needs a page no worker has: request it ahead of every planned one."""
+        slot = _Slot(request)
+        self._slots[index] = slot
+        heapq.heappush(self._queue, index)
+        self._planned = max(self._planned, index + 1)
+        self._spawn()
+        return slot
+
+    def _derail(self, index: int, request: PageRequest) -> None:
+        log.warning(
+            "page %d: the strategy's next request (%s, %s) is not the one it addresses up front; the rest of the "
+            "export is fetched one page at a time", index + 1, request.endpoint, dict(request.params),
+        )
+        self._derailed = True
+        # Planned pages no worker took are dropped; answers already on their way are dropped when they come.
+        self._queue = [number for number in self._queue if number < index]
+        heapq.heapify(self._queue)
+        for number in [number for number in self._slots if number >= index]:
+            del self._slots[number]
+
+    def _refill(self) -> None:
+        """Plan the pages the window allows."""
+        if self._closed or self._derailed:
+            return
+        if self._total_pending:
+            horizon = 1
+        elif self._total is not None:
+            horizon = min(self._reading + 2 * self.max_concurrency, self._total)
+        else:
+            horizon = self._reading + self.max_concurrency
+        for cap in (self.max_pages, self._failed_at):
+            if cap is not None:
+                horizon = min(horizon, cap)
+        self._planned = max(self._planned, self._reading)
+        while self._planned < horizon and len(self._queue) + self._busy < self.max_concurrency:
+            index = self._planned
+            self._planned += 1
+            if index not in self._slots:
+                self._slots[index] = _Slot(self.plan(index))
+                heapq.heappush(self._queue, index)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Wake the idle workers for the queued requests; start a worker for each one no idle worker will take, up
+        to ``max_concurrency``."""
+        if self._queue and self._idle:
+            self._condition.notify_all()
+        while len(self._queue) > self._idle and len(self._workers) < self.max_concurrency:
+            worker = threading.Thread(
+                target=self._work, name=f"surveysphere-page-{len(self._workers) + 1}", daemon=True
+            )
+            self._workers.append(worker)
+            worker.start()
+
+    # -- the workers' side -----------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                self._idle += 1
+                while not self._queue and not self._closed:
+                    self._condition.wait()
+                self._idle -= 1
+                if self._closed:
+                    return
+                index = heapq.heappop(self._queue)
+                slot = self._slots[index]
+                self._busy += 1
+                self.scheduled += 1
+            self._send(index, slot)
+
+    def _send(self, index: int, slot: _Slot) -> None:
+        self.handoff("taken", index)
+        response: Any = None
+        error: BaseException | None = None
+        try:
+            response = self.send(slot.request, self.stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it in the caller's thread
+            error = exc
+        self.handoff("answered", index)
+        with self._condition:
+            slot.response, slot.error, slot.done = response, error, True
+            current = self._slots.get(index) is slot  # not an answer the loop dropped (derailed, closed)
+            if current and error is not None and not isinstance(error, SurveySpherePagingStopped):
+                self._stop_past(index)
+            if current and self._awaiting == index:
+                self._awaiting = None
+            self._condition.notify_all()
+        del response, error
+        self.handoff("published", index)
+        with self._condition:
+            self._busy -= 1
+            self._refill()
+        self.handoff("refilled", index)
+
+    def _stop_past(self, index: int) -> None:
+        """A page failed: nothing past it is requested any more (the queued requests past it are dropped)."""
+        if self._failed_at is not None and self._failed_at <= index:
+            return
+        self._failed_at = index
+        dropped = [number for number in self._queue if number > index]
+        if dropped:
+            self._queue = [number for number in self._queue if number <= index]
+            heapq.heapify(self._queue)
+            for number in dropped:
+                del self._slots[number]

@@ -8,25 +8,33 @@ a time, or several at once), reads the page and applies the guards that stop a m
 * ``max_pages``: an export that needs more pages than that fails instead of running forever;
 * ``max_empty_pages`` empty pages in a row that still name a next page fail the same way.
 
-It sends pages through a plain function (:data:`~airflow_provider_surveysphere.fetching.PageSender`)
+It sends pages through a plain function (:class:`~airflow_provider_surveysphere.page.PageSender`)
 that the hook gives it: the loop knows nothing of tokens and sessions.
+
+Closing a :class:`Paginator` (``close()``, a ``with`` block) or abandoning its iterator (``break``, an exception
+in the consumer, the iterator going out of scope) stops its fetcher at once: nothing is sent from then on. The
+paging generators hold no reference back to the :class:`Paginator`, so an abandoned one is freed (and its fetcher
+stopped) by reference counting, without waiting for a garbage collection.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Generator, Iterator, Mapping
 from itertools import chain
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_surveysphere import codec
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySpherePaginationError
-from airflow_provider_surveysphere.fetching import ConcurrentFetcher, SequentialFetcher
-from airflow_provider_surveysphere.pagination import Page, PageRequest, as_pagination, dig
+from airflow_provider_surveysphere.fetching import ConcurrentFetcher, Fetcher, SequentialFetcher
+from airflow_provider_surveysphere.page import Page, PageRequest, dig
+from airflow_provider_surveysphere.strategies import as_pagination
 
 if TYPE_CHECKING:
-    from airflow_provider_surveysphere.fetching import PageSender
-    from airflow_provider_surveysphere.pagination import PaginationLike
+    from airflow_provider_surveysphere.page import PageSender
+    from airflow_provider_surveysphere.strategies import Pagination, PaginationLike
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +95,26 @@ def _check_cap(name: str, value: Any) -> int | None:
     return value
 
 
+class _Progress:
+    """What the loop has read so far, shared by a :class:`Paginator` and its paging generators."""
+
+    __slots__ = ("pages", "records")
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.records = 0
+
+
 class Paginator(Iterator[Any]):
     """Iterates over the records of every page; ``pages`` and ``records`` count what was read so far.
 
     With ``max_concurrency=1`` the pages are fetched lazily, as the records are consumed, and a page is
     released before the next is fetched. With more, up to that many page requests run ahead in
-    threads; the records still come out in page order, each exactly once.
+    threads; the records still come out in page order, each exactly once, and they are the records a
+    sequential export reads.
+
+    Close it when done with it early: ``close()``, or use it as a context manager; breaking out of a loop
+    over it, or dropping it, does the same.
 
     :param send: sends one page request and returns its answer (the hook's ``send_page``)
     :param endpoint: the first page's endpoint
@@ -129,10 +151,20 @@ class Paginator(Iterator[Any]):
             max_concurrency, type(self.strategy).__name__, self.strategy.addressable
         )
         self.first = self.strategy.first_request(PageRequest(endpoint, dict(params or {}), json, data))
-        self.pages = 0
-        self.records = 0
+        self._progress = _Progress()
+        self._walks: weakref.WeakSet[Generator[Page, None, None]] = weakref.WeakSet()
         # chain.from_iterable walks each page's list in C: no Python frame per record.
-        self._records = chain.from_iterable(page.records for page in self._iterate_pages())
+        self._records = chain.from_iterable(page.records for page in self.iter_pages())
+
+    @property
+    def pages(self) -> int:
+        """Pages read so far."""
+        return self._progress.pages
+
+    @property
+    def records(self) -> int:
+        """Records read so far."""
+        return self._progress.records
 
     def __iter__(self) -> Iterator[Any]:
         return self._records  # a for loop then steps the chain directly
@@ -140,11 +172,29 @@ class Paginator(Iterator[Any]):
     def __next__(self) -> Any:
         return next(self._records)
 
+    def __enter__(self) -> Paginator:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: nothing more is sent, and the fetcher's threads have ended when this returns (a request already
+        on the wire is waited for). Iterating afterwards gives at most the rest of the page already read."""
+        for walk in list(self._walks):
+            walk.close()
+
     def iter_pages(self) -> Iterator[Page]:
         """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
-        return self._iterate_pages()
+        walk = _walk(self.new_fetcher(), self.strategy, self.first, self.records_key, self.max_pages,
+                     self.max_empty_pages, self._progress)
+        self._walks.add(walk)
+        return walk
 
-    def _fetcher(self) -> SequentialFetcher | ConcurrentFetcher:
+    def new_fetcher(self) -> Fetcher:
+        """The fetcher of one iteration; override to fetch differently (it starts no thread before it is used)."""
         if self.max_concurrency == 1:
             return SequentialFetcher(self.send)
         first, strategy = self.first, self.strategy
@@ -157,60 +207,89 @@ class Paginator(Iterator[Any]):
             wait_for_total=strategy.has_total,
         )
 
-    def _read(self, number: int, request: PageRequest, content: bytes, response: Any) -> Page:
-        where = f"page {number} of {self.first.endpoint}"
-        try:
-            body = codec.loads(content)
-        except ValueError:
-            content_type = response.headers.get("Content-Type", "no content type")
-            raise SurveySpherePaginationError(f"{where} is not JSON ({content_type})") from None
-        return Page(number, request, response, body, records_of(body, self.records_key, where))
 
-    def _iterate_pages(self) -> Iterator[Page]:
-        fetcher = self._fetcher()
-        failed = True
-        try:
-            yield from self._loop(fetcher)
-            failed = False
-        finally:
-            fetcher.close(failed=failed)
+def _read(number: int, request: PageRequest, response: Any, first: PageRequest, records_key: str | None) -> Page:
+    where = f"page {number} of {first.endpoint}"
+    try:
+        body = codec.loads(response.content)
+    except ValueError:
+        content_type = response.headers.get("Content-Type", "no content type")
+        raise SurveySpherePaginationError(f"{where} is not JSON ({content_type})") from None
+    return Page(number, request, response, body, records_of(body, records_key, where))
 
-    def _loop(self, fetcher: SequentialFetcher | ConcurrentFetcher) -> Iterator[Page]:
-        request: PageRequest | None = self.first
-        seen: set[bytes] = set()
-        empty_run = 0
-        while request is not None:
-            number = self.pages + 1
-            if self.max_pages is not None and number > self.max_pages:
-                raise SurveySpherePaginationError(
-                    f"{self.first.endpoint}: page {self.max_pages} still names a next page, and max_pages is "
-                    f"{self.max_pages}; stopping (raise max_pages, or None for no cap, if the export is that big)"
-                )
-            # What identifies a page is its request: a cursor or link that comes back would loop forever.
-            fingerprint = request.fingerprint()
-            if fingerprint in seen:
-                raise SurveySpherePaginationError(
-                    f"page {number} of {self.first.endpoint}: the pagination asks for a page it already read "
-                    f"(endpoint {request.endpoint}, params {dict(request.params)}); stopping instead of looping"
-                )
-            seen.add(fingerprint)
-            response = fetcher.get(number - 1, request)
-            page = self._read(number, request, response.content, response)
-            if number == 1:
-                fetcher.set_total(self.strategy.total_pages(page))
-            self.pages = number
-            self.records += len(page.records)
-            del response
-            request = self.strategy.next_request(page)
-            if request is not None:
-                # Not the last page: the next requests go out while this page is being consumed.
-                fetcher.read_ahead(number)
-            yield page
-            empty_run = empty_run + 1 if not page.records and request is not None else 0
-            if self.max_empty_pages is not None and empty_run >= self.max_empty_pages:
-                raise SurveySpherePaginationError(
-                    f"{self.first.endpoint}: {empty_run} empty pages in a row "
-                    f"(pages {number - empty_run + 1}-{number}) "
-                    "each name a next page; stopping instead of looping (the server may page forever)"
-                )
-            del page  # hold one page at a time: release it before the next is fetched
+
+def _walk(
+    fetcher: Fetcher,
+    strategy: Pagination,
+    first: PageRequest,
+    records_key: str | None,
+    max_pages: int | None,
+    max_empty_pages: int | None,
+    progress: _Progress,
+) -> Generator[Page, None, None]:
+    """Read every page through ``fetcher``; stop the fetcher however the iteration ends.
+
+    A module function, not a method: the generator must not hold the :class:`Paginator`, or the two would form
+    a reference cycle that only a garbage collection frees, and an abandoned export would keep its threads.
+    """
+    try:
+        yield from _loop(fetcher, strategy, first, records_key, max_pages, max_empty_pages, progress)
+    except GeneratorExit:  # closed or abandoned by the consumer: wait until nothing is sent any more
+        fetcher.close(wait=True)
+        raise
+    except BaseException:  # failed: the error reaches the caller at once; the workers end on their own
+        fetcher.close(wait=False)
+        raise
+    fetcher.close(wait=True)
+
+
+def _loop(
+    fetcher: Fetcher,
+    strategy: Pagination,
+    first: PageRequest,
+    records_key: str | None,
+    max_pages: int | None,
+    max_empty_pages: int | None,
+    progress: _Progress,
+) -> Iterator[Page]:
+    request: PageRequest | None = first
+    seen: set[bytes] = set()
+    empty_run = 0
+    while request is not None:
+        number = progress.pages + 1
+        if max_pages is not None and number > max_pages:
+            raise SurveySpherePaginationError(
+                f"{first.endpoint}: page {max_pages} still names a next page, and max_pages is "
+                f"{max_pages}; stopping (raise max_pages, or None for no cap, if the export is that big)"
+            )
+        # What identifies a page is its request: a cursor or link that comes back would loop forever.
+        fingerprint = request.fingerprint()
+        if fingerprint in seen:
+            raise SurveySpherePaginationError(
+                f"page {number} of {first.endpoint}: the pagination asks for a page it already read "
+                f"(endpoint {request.endpoint}, params {dict(request.params)}); stopping instead of looping"
+            )
+        seen.add(fingerprint)
+        response = fetcher.get(number - 1, request)
+        page = _read(number, request, response, first, records_key)
+        del response
+        # Every page may say how many there are now (a live survey grows): the fetcher plans by the latest.
+        fetcher.set_total(strategy.total_pages(page))
+        progress.pages = number
+        progress.records += len(page.records)
+        request = strategy.next_request(page)
+        if request is not None:
+            # Not the last page: the next requests go out while this page is being consumed.
+            fetcher.read_ahead(number)
+        else:
+            # The result is known: nothing more is sent, not even while the last page is consumed.
+            fetcher.close(wait=False)
+        yield page
+        empty_run = empty_run + 1 if not page.records and request is not None else 0
+        if max_empty_pages is not None and empty_run >= max_empty_pages:
+            raise SurveySpherePaginationError(
+                f"{first.endpoint}: {empty_run} empty pages in a row "
+                f"(pages {number - empty_run + 1}-{number}) "
+                "each name a next page; stopping instead of looping (the server may page forever)"
+            )
+        del page  # hold one page at a time: release it before the next is fetched

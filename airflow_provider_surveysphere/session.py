@@ -41,7 +41,7 @@ class CappedRetry(Retry):
 
     With a :class:`~airflow_provider_surveysphere.throttle.Throttle`, the wait before a retry is shared:
     a ``Retry-After`` holds back every thread of the hook, a 429 lowers their concurrency, and the
-    waiting thread gives up its slot until it may send again.
+    waiting thread gives up its slot until it may send again; the paging's stop ends the wait at once.
 
     :param max_wait: the longest ``Retry-After`` honoured, in seconds
     :param throttle: the hook's throttle, None for a private wait
@@ -93,7 +93,7 @@ class CappedRetry(Retry):
             self.throttle.answered(response.status, retry_after)
         with self.throttle.released():  # taking the slot back waits for the gate Retry-After closed
             if not retry_after:
-                self._sleep_backoff()
+                self.throttle.sleep(self.get_backoff_time())  # ends at once when the paging stops
         return None
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:

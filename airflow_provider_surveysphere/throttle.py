@@ -14,6 +14,10 @@ Two rules, both applied before any request leaves (a first attempt or a retry):
   429: a server that holds its limit costs at most about 5% of the time in probes.
 
 With one thread (sequential paging) the throttle only waits out ``Retry-After``, as urllib3 would.
+
+A thread that sends under :meth:`Throttle.honouring` a :class:`~airflow_provider_surveysphere.stopping.Stop`
+(the paging's) sends no attempt once the stop is set, and every wait it is in (the gate, the limit, the backoff
+between retries) ends at once with :class:`~airflow_provider_surveysphere.exceptions.SurveySpherePagingStopped`.
 No library offers a gate shared across threads with an adaptive limit over a requests session, hence
 this small class; the retries themselves stay urllib3's (see :mod:`airflow_provider_surveysphere.session`).
 """
@@ -23,7 +27,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_surveysphere.stopping import Stop
 
 #: Past the level a server refused, add one slot only after this many successes in a row...
 PROBE_SUCCESSES = 100
@@ -57,16 +65,56 @@ class Throttle:
         """Requests allowed in flight now; None until the first 429."""
         return self._limit
 
+    def _wake(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    def _stop_of_thread(self, stack: ExitStack) -> Stop | None:
+        """This thread's stop, registered in ``stack`` to wake the condition; call with the condition held."""
+        stop: Stop | None = getattr(self._local, "stop", None)
+        if stop is not None:
+            stack.enter_context(stop.waking(self._wake))
+        return stop
+
     def _wait_turn(self) -> None:
         """Block until the gate is open and a slot is free; call with the condition held."""
-        while True:
-            wait = self._open_at - self.clock()
-            if wait > 0:
-                self._condition.wait(wait)
-            elif self._limit is not None and self._in_use >= self._limit:
-                self._condition.wait()
-            else:
-                return
+        with ExitStack() as stack:
+            stop = self._stop_of_thread(stack)
+            while True:
+                if stop is not None:
+                    stop.check()
+                wait = self._open_at - self.clock()
+                if wait > 0:
+                    self._condition.wait(wait)
+                elif self._limit is not None and self._in_use >= self._limit:
+                    self._condition.wait()
+                else:
+                    return
+
+    @contextmanager
+    def honouring(self, stop: Stop) -> Iterator[None]:
+        """Send this thread's requests under ``stop``: once it is set, no attempt leaves and every wait ends.
+
+        :param stop: the paging's stop signal
+        """
+        previous = getattr(self._local, "stop", None)
+        self._local.stop = stop
+        try:
+            yield
+        finally:
+            self._local.stop = previous
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` before a retry (the backoff); a stop set meanwhile ends the wait and raises."""
+        stop: Stop | None = getattr(self._local, "stop", None)
+        if stop is None:
+            time.sleep(max(seconds, 0.0))
+            return
+        with self._condition, stop.waking(self._wake):
+            deadline = time.monotonic() + seconds
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                self._condition.wait(left)
+        stop.check()
 
     def acquire(self) -> None:
         """Take a slot: wait for the gate and the limit."""
@@ -96,12 +144,15 @@ class Throttle:
     def slot(self) -> Iterator[None]:
         """Hold a slot while one request (with its retries) is sent."""
         self.acquire()
+        held = self._local.held
         success = False
         try:
             yield
             success = True
         finally:
-            self.release(success=success)
+            # A stop while waiting to retry leaves the slot given back (released() could not take it again).
+            if self._local.held == held:
+                self.release(success=success)
 
     def answered(self, status: int, retry_after: float | None) -> None:
         """Learn from an answer about to be retried: close the gate, back off on 429.

@@ -32,7 +32,9 @@ from airflow_provider_surveysphere.token import PROCESS_TOKEN_CACHE, TokenCache,
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
-    from airflow_provider_surveysphere.pagination import PageRequest, PaginationLike
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+    from airflow_provider_surveysphere.strategies import PaginationLike
 
 #: 4xx statuses that are worth retrying later; every other 4xx is the request's own fault.
 TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
@@ -285,13 +287,16 @@ class SurveySphereHook(BaseHook):
             this; None for no cap
         :param max_concurrency: page requests in flight at once (1: one after the other). More than 1 needs
             a page-number or offset strategy; see docs/pagination.md for what it costs the server
-        :return: an iterator of records that also counts ``pages`` and ``records`` as it goes
+        :return: an iterator of records that also counts ``pages`` and ``records`` as it goes; leaving it early
+            (``break``, ``close()``, a ``with`` block, an exception) stops its requests at once
         """
 
-        def send_page(page: PageRequest) -> requests.Response:
-            return self.request(
-                method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
-            )
+        def send_page(page: PageRequest, stop: Stop) -> requests.Response:
+            # Once the paging stops, the throttle lets no attempt of this request leave, and ends its waits.
+            with self.throttle.honouring(stop):
+                return self.request(
+                    method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
+                )
 
         return Paginator(
             send_page,

@@ -6,7 +6,10 @@ Each test starts its own sandbox (ephemeral port) and uses a private token cache
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereArgumentError,
     SurveySphereClientError,
 )
+from airflow_provider_surveysphere.fetching import ConcurrentFetcher
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import (
@@ -158,25 +162,88 @@ def test_a_429_storm_holds_back_every_worker_until_retry_after_has_passed(sandbo
 
 
 def test_a_permanent_error_mid_flight_stops_the_export_and_leaves_no_file(sandbox, sandbox_hook, tmp_path: Path):
-    sandbox.config.update({"latency": 0.01})
+    # Every page request waits at a gate until the test lets it through, so the test knows which were sent when
+    # page 7 failed: pages 5-8 were in flight, the loop still waited for page 5.
+    gate = threading.Condition()
+    released: set[int] = set()
+    arrived: list[int] = []
+    fetchers: list[ConcurrentFetcher] = []
+    original_paginate = sandbox_hook.paginate
+
+    def wake_gate() -> None:
+        with gate:
+            gate.notify_all()
+
+    def gated(send):
+        def send_when_released(request, stop):
+            number = request.params["page"]
+            with gate, stop.waking(wake_gate):
+                arrived.append(number)
+                gate.notify_all()
+                gate.wait_for(lambda: number in released or stop.is_set())
+            stop.check()  # a request held here when the export stopped is never sent
+            if number == 7:
+                request = replace(request, params={**request.params, "pageSize": 0})  # the sandbox answers 400
+            return send(request, stop)
+        return send_when_released
+
+    def paginate(*args, **kwargs):
+        paginator = original_paginate(*args, **kwargs)
+        paginator.send = gated(paginator.send)
+        original_new_fetcher = paginator.new_fetcher
+
+        def new_fetcher():
+            fetchers.append(original_new_fetcher())
+            return fetchers[-1]
+        paginator.new_fetcher = new_fetcher
+        return paginator
+
+    def release(*pages: int) -> None:
+        with gate:
+            released.update(pages)
+            gate.notify_all()
+
+    sandbox_hook.paginate = paginate
     operator = SurveySphereOperator(
         task_id="export", endpoint=ENDPOINT, query_params=window(2_000),
         pagination=PageNumberPagination(page_size=50), records_key="data",
         output_path=str(tmp_path / "out" / "responses.jsonl"), max_concurrency=4,
     )
     operator.hook = sandbox_hook
-    original_request = sandbox_hook.request
-
-    def refuse_page_7(method, endpoint, *, params=None, **kwargs):
-        if params and params.get("page") == 7:
-            params = {**params, "pageSize": 0}  # the sandbox answers 400: a permanent error
-        return original_request(method, endpoint, params=params, **kwargs)
-
-    sandbox_hook.request = refuse_page_7
-    with pytest.raises(SurveySphereClientError, match="answered 400"):
-        operator.execute({})
+    outcome: list[BaseException] = []
+    export = threading.Thread(target=lambda: outcome.extend(_raised(lambda: operator.execute({}))))
+    release(1, 2, 3, 4)
+    export.start()
+    with gate:
+        assert gate.wait_for(lambda: sorted(arrived) == list(range(1, 9)), timeout=30)  # pages 5-8 wait
+    fetcher = fetchers[-1]
+    release(7)
+    assert _eventually(lambda: fetcher.state().busy == 3)  # page 7's failure is known to the fetcher
+    release(5, 6, 8)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
+    export.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], SurveySphereClientError) and "answered 400" in str(outcome[0])
     assert list((tmp_path / "out").iterdir()) == []  # no file, no partial file
-    assert len(data_requests(sandbox)) <= 7 + 4  # nothing sent long after page 7 failed
+    # Nothing past page 8 was asked for after page 7 failed (without the stop, pages 9 and 10 would have been).
+    assert sorted(arrived) == list(range(1, 9))
+    pages = sorted(int(r.path.split("page=")[1].split("&")[0]) for r in data_requests(sandbox))
+    assert pages == list(range(1, 9))
+
+
+def _raised(function) -> list[BaseException]:
+    try:
+        function()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test
+        return [exc]
+    return []
+
+
+def _eventually(condition, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def test_the_export_file_is_byte_identical_to_a_sequential_one(sandbox, sandbox_hook, tmp_path: Path):

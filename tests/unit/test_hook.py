@@ -510,3 +510,18 @@ def test_the_environment_proxy_settings_are_read_once_per_origin_and_still_apply
     assert len([url for url in lookups if url.startswith(SURVEYS)]) == 2  # once for the five, once for the call
     assert seen[-6:-1] == [{"https": "http://proxy.internal:3128"}] * 5  # seen[0]: the token request
     assert seen[-1] == {"https": "http://other.internal:8080"}
+
+
+def test_the_page_sender_sends_nothing_once_the_paging_stopped(hook, mocked_api):
+    from airflow_provider_surveysphere.exceptions import SurveySpherePagingStopped
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+
+    mocked_api.get(f"{BASE_URL}/api/items", json=[{"id": 1}])
+    send_page = hook.paginate("api/items").send
+    stop = Stop()
+    assert send_page(PageRequest("api/items"), stop).json() == [{"id": 1}]
+    stop.set()
+    with pytest.raises(SurveySpherePagingStopped):
+        send_page(PageRequest("api/items"), stop)
+    assert len([call for call in mocked_api.calls if call.request.url.startswith(f"{BASE_URL}/api/")]) == 1
