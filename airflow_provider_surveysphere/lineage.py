@@ -97,6 +97,36 @@ def file_path(uri: str) -> str:
     return path if parts.scheme == "file" else parts.netloc + path
 
 
+def export_storage_path(uri: str, conn_id: str | None = None) -> ObjectStoragePath:
+    """The file or object an export's URI names, to open it: :func:`file_path` as an ``ObjectStoragePath``.
+
+    Asset URIs carry no storage connection; ``conn_id`` names the one to read with (None: the store's
+    default credentials).
+
+    :param uri: an Asset URI made by :func:`output_uri`
+    :param conn_id: the storage connection (object storage only)
+    """
+    scheme = urlsplit(uri).scheme
+    if scheme == "file":
+        return ObjectStoragePath(file_path(uri))
+    return ObjectStoragePath(f"{scheme}://{conn_id + '@' if conn_id else ''}{file_path(uri)}")
+
+
+def triggering_exports(context: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(uri, extra)`` of each asset event that triggered a run scheduled on :func:`export_alias`, by URI.
+
+    :param context: the task's context (Airflow 3 names the events ``triggering_asset_events``, 2.11
+        ``triggering_dataset_events``)
+    """
+    events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
+    found: dict[str, dict[str, Any]] = {}
+    for key in list(events):
+        for event in events[key]:
+            asset: Any = getattr(event, "asset", None) or getattr(event, "dataset", None)
+            found[asset.uri] = dict(event.extra or {})
+    return sorted(found.items())
+
+
 def openlineage_naming(uri: str) -> tuple[str, str]:
     """``(namespace, name)`` of a storage URI per the OpenLineage naming spec.
 

@@ -13,19 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, task
-from airflow_provider_surveysphere.lineage import export_alias, file_path
-
-
-def triggering_events(context: Any) -> list[tuple[str, dict[str, Any]]]:
-    """``(uri, extra)`` of each asset event that triggered this run (Airflow 3 and 2.11 name them apart)."""
-    events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
-    found: dict[str, dict[str, Any]] = {}
-    for key in list(events):
-        for event in events[key]:
-            asset = getattr(event, "asset", None) or getattr(event, "dataset", None)
-            found[asset.uri] = dict(event.extra or {})
-    return sorted(found.items())
-
+from airflow_provider_surveysphere.lineage import export_alias, file_path, triggering_exports
 
 with DAG(
     dag_id="surveysphere_export_downstream",
@@ -40,7 +28,7 @@ with DAG(
     def load_export(**context: Any) -> list[dict[str, Any]]:
         """Stand-in for a warehouse load: check each new file against its event's record count."""
         loaded = []
-        for uri, extra in triggering_events(context):
+        for uri, extra in triggering_exports(context):
             # The URI is percent-encoded (a "#" in a path is "%23"): file_path gives the path to open.
             lines = sum(1 for _ in open(file_path(uri), "rb")) if uri.startswith("file://") else None
             print(f"New export {uri}: {extra['records']} records in {extra['pages']} pages from {extra['source']}")

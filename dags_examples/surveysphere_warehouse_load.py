@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, task
-from airflow_provider_surveysphere.lineage import export_alias
+from airflow_provider_surveysphere.lineage import export_alias, export_storage_path, triggering_exports
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,6 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     "window_end" timestamptz NOT NULL
 )
 """
-
-
-def triggering_events(context: Any) -> list[tuple[str, dict[str, Any]]]:
-    """``(uri, extra)`` of each asset event that triggered this run (Airflow 3 and 2.11 name them apart)."""
-    events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
-    found: dict[str, dict[str, Any]] = {}
-    for key in list(events):
-        for event in events[key]:
-            asset = getattr(event, "asset", None) or getattr(event, "dataset", None)
-            found[asset.uri] = dict(event.extra or {})
-    return sorted(found.items())
 
 
 def quoted(name: str) -> str:
@@ -101,7 +90,7 @@ with DAG(
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         loaded = []
-        for uri, extra in triggering_events(context):
+        for uri, extra in triggering_exports(context):
             if extra.get("format") != "csv":
                 log.info("Skipping %s: a %s export, this DAG loads CSV", uri, extra.get("format", "jsonl"))
                 continue
@@ -110,7 +99,7 @@ with DAG(
             # own, and the delete and the copy must share one transaction.
             with closing(hook.get_conn()) as connection:
                 with connection, connection.cursor() as cursor:  # commits on success, rolls back on any error
-                    rows = load_csv(cursor, ObjectStoragePath(uri), extra["window_start"], extra["window_end"])
+                    rows = load_csv(cursor, export_storage_path(uri), extra["window_start"], extra["window_end"])
             log.info("Loaded %d rows of %s into %s (window %s)", rows, uri, TABLE, extra["window_start"])
             if rows != extra["records"]:
                 raise ValueError(f"{uri}: loaded {rows} rows but its asset event says {extra['records']} records")

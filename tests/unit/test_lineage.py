@@ -324,3 +324,23 @@ def test_the_asset_event_extra_names_the_format(hook, tmp_path):
     extra = export_extra(operator, {"records": 3, "pages": 1, "format": "csv"})
     assert extra == {"records": 3, "pages": 1, "format": "csv",
                      "source": "surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses"}
+
+
+@pytest.mark.parametrize("path", AWKWARD_PATHS)
+def test_a_downstream_task_opens_the_export_an_awkward_uri_names(tmp_path, path):
+    from airflow_provider_surveysphere.lineage import export_storage_path
+
+    local = tmp_path / path.lstrip("/")
+    local.parent.mkdir(parents=True)
+    local.write_text("one line\n")
+    opened = export_storage_path(output_uri(ObjectStoragePath(str(local))))
+    assert opened.read_text() == "one line\n"
+
+
+def test_an_object_export_uri_gives_its_bucket_key_and_the_storage_connection():
+    from airflow_provider_surveysphere.lineage import export_storage_path
+
+    uri = output_uri(ObjectStoragePath("s3://aws_default@bucket/exports/survey #12/100% x?.csv"))
+    path = export_storage_path(uri, conn_id="aws_default")
+    assert (path.protocol, path.path, path.conn_id) == ("s3", "bucket/exports/survey #12/100% x?.csv", "aws_default")
+    assert export_storage_path(uri).conn_id is None
