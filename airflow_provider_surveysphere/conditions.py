@@ -21,7 +21,8 @@ set: the sensor allows it in poke and reschedule modes and refuses it in deferra
 
 Each test's value has a type, checked when the condition is compiled, and a value of another type is refused
 naming the key, the test and the value: ``exists`` takes ``true``/``false`` (or the text ``"true"``/``"false"``
-in any case, what a rendered template gives); ``in`` a list; ``at_least``/``at_most`` a finite number or a
+in any case, what a rendered template gives); ``in`` a list (``equals`` and ``in`` compare as JSON:
+``true`` is not ``1``); ``at_least``/``at_most`` a finite number or a
 text (a number as text, or an ISO 8601 timestamp); ``equals`` any JSON value. A value that is still a Jinja
 template (``"{{ params.n }}"``) is checked once it has been rendered (``templated=True``, the sensor's check
 when the DAG is parsed; the task checks the rendered condition again when it runs).
@@ -99,13 +100,27 @@ class _Leaf(Condition):
         if value is _MISSING:
             return False
         if test == "equals":
-            return bool(value == expected)
+            return json_equal(value, expected)
         if test == "in":
-            return value in expected
+            return any(json_equal(value, item) for item in expected)
         if value is None:
             return False
         bound = _comparable(self.key, test, expected, value)
         return bool(value >= bound if test == "at_least" else value <= bound)
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Equality of JSON values: ``true`` is not ``1`` and ``false`` is not ``0`` (Python's ``True == 1`` says they
+    are), at any depth of lists and objects; ``1`` and ``1.0`` are the same JSON number."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right))
+    if isinstance(left, (list, tuple, Mapping)) or isinstance(right, (list, tuple, Mapping)):
+        return False
+    return bool(left == right)
 
 
 def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:

@@ -148,3 +148,23 @@ def test_a_template_is_checked_after_rendering(spec):
 def test_a_wrong_value_that_is_not_a_template_is_refused_even_when_templated():
     with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'k' needs true or false"):
         compile_condition({"all": [{"key": "k", "exists": "{{ x }}"}, {"key": "k", "exists": "yes"}]}, templated=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "met"),
+    [
+        ({"key": "closed", "equals": True}, {"closed": 1}, False),  # Python says True == 1; JSON does not
+        ({"key": "count", "equals": 1}, {"count": True}, False),
+        ({"key": "count", "equals": 0}, {"count": False}, False),
+        ({"key": "count", "in": [1, 2]}, {"count": True}, False),
+        ({"key": "flag", "in": [False, None]}, {"flag": 0}, False),
+        ({"key": "tags", "equals": [1, {"a": True}]}, {"tags": [True, {"a": 1}]}, False),
+        ({"key": "closed", "equals": True}, {"closed": True}, True),
+        ({"key": "count", "equals": 1}, {"count": 1.0}, True),  # one JSON number
+        ({"key": "count", "in": [0, 1]}, {"count": 1}, True),
+        ({"key": "tags", "equals": [1, {"a": True}]}, {"tags": [1.0, {"a": True}]}, True),
+        ({"key": "tags", "in": [[1, 2]]}, {"tags": [1, 2]}, True),
+    ],
+)
+def test_equals_and_in_keep_json_true_and_false_apart_from_numbers(spec, body, met):
+    assert compile_condition(spec).evaluate(body).met is met
