@@ -302,7 +302,15 @@ def _checked(key: str, test: str, expected: Any) -> Any:
             raise refuse("a list of JSON values")
         return expected
     if test in ("at_least", "at_most"):
-        if isinstance(expected, str) or (_is_number(expected) and math.isfinite(expected)):
+        if isinstance(expected, str):
+            try:
+                as_number = float(expected)
+            except ValueError:
+                return expected  # a timestamp, compared as text
+            if not math.isfinite(as_number):  # "nan" never compares true, "inf" is a bound nothing reaches
+                raise refuse("a finite number")
+            return expected
+        if _is_number(expected) and math.isfinite(expected):
             return expected
         raise refuse("a number or a string")
     if not _is_json(expected):  # equals

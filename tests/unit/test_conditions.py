@@ -168,3 +168,11 @@ def test_a_wrong_value_that_is_not_a_template_is_refused_even_when_templated():
 )
 def test_equals_and_in_keep_json_true_and_false_apart_from_numbers(spec, body, met):
     assert compile_condition(spec).evaluate(body).met is met
+
+
+@pytest.mark.parametrize("bound", ["nan", " NaN ", "inf", "-Infinity", "1e400"])
+def test_a_bound_given_as_text_must_be_a_finite_number(bound):
+    """As a rendered template gives it: "nan" used to pass and then blame the answer at every poll."""
+    with pytest.raises(SurveySphereArgumentError, match=r"'at_least' for key 'n' needs a finite number"):
+        compile_condition({"key": "n", "at_least": bound})
+    assert compile_condition({"key": "n", "at_least": " 10 "}).evaluate({"n": 50}).met is True
