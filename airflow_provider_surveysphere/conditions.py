@@ -297,7 +297,8 @@ def _checked(key: str, test: str, expected: Any) -> Any:
         raise refuse("true or false")
     if test == "in":
         if isinstance(expected, (str, bytes, Mapping)) or not isinstance(expected, Sequence):
-            raise refuse("a list")
+            hint = " (a template renders to text: set render_template_as_native_obj=True on the DAG)"
+            raise refuse("a list" + (hint if isinstance(expected, str) else ""))
         if not all(_is_json(item) for item in expected):
             raise refuse("a list of JSON values")
         return expected

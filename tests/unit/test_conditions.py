@@ -176,3 +176,9 @@ def test_a_bound_given_as_text_must_be_a_finite_number(bound):
     with pytest.raises(SurveySphereArgumentError, match=r"'at_least' for key 'n' needs a finite number"):
         compile_condition({"key": "n", "at_least": bound})
     assert compile_condition({"key": "n", "at_least": " 10 "}).evaluate({"n": 50}).met is True
+
+
+def test_a_list_rendered_as_text_is_refused_with_the_way_out():
+    """String rendering turns ``{{ params.states }}`` into "['closed', 'archived']": say how to get a list."""
+    with pytest.raises(SurveySphereArgumentError, match="render_template_as_native_obj=True"):
+        compile_condition({"key": "s", "in": "['closed', 'archived']"})
