@@ -62,6 +62,19 @@ def poke_count_cap(poke_interval: float, timeout: float, max_wait: float | None)
     return 2 + min(max(doublings, 0), _MAX_DOUBLINGS)
 
 
+def backoff_past_overflow(poke_interval: float, max_wait: float | None) -> float:
+    """The backoff interval once Airflow's ``poke_interval * 2 ** n`` has overflowed (past 1,025 doublings).
+
+    By then the doubled interval is past any cap, unless ``poke_interval`` is 0 (or below the smallest normal
+    float), which never grows past Airflow's floor of :data:`MIN_BACKOFF`.
+
+    :param poke_interval: the sensor's ``poke_interval`` in seconds
+    :param max_wait: the sensor's ``max_wait`` in seconds, or None
+    """
+    cap = min(max_wait, MAX_INTERVAL) if max_wait else MAX_INTERVAL
+    return min(MIN_BACKOFF if poke_interval < 2.0**-1022 else MAX_INTERVAL, cap)
+
+
 def clipped_to_deadline(wait: float, remaining: float) -> float:
     """The wait before the next check: never past the deadline, so that the last check happens at the deadline.
 

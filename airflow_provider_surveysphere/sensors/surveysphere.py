@@ -23,7 +23,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySpherePermanentError,
 )
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
-from airflow_provider_surveysphere.intervals import clipped_to_deadline, poke_count_cap
+from airflow_provider_surveysphere.intervals import backoff_past_overflow, clipped_to_deadline, poke_count_cap
 from airflow_provider_surveysphere.triggers.surveysphere import SurveySphereTrigger
 
 if TYPE_CHECKING:
@@ -141,7 +141,12 @@ class SurveySphereSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(message)
         max_wait = _seconds(self.max_wait) if self.max_wait else None
         poke_count = min(poke_count, poke_count_cap(_seconds(self.poke_interval), timeout, max_wait))
-        wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        try:
+            wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        except OverflowError:
+            # Reschedule mode: Airflow re-estimates the poke count from the time elapsed, ignoring the cap
+            # above, and with a poke_interval of 0 that estimate passes 1,025 after some 25 minutes.
+            wait = backoff_past_overflow(_seconds(self.poke_interval), max_wait)
         return clipped_to_deadline(wait, remaining)
 
     def trigger(self) -> SurveySphereTrigger:

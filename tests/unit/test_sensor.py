@@ -278,3 +278,16 @@ def test_a_templated_condition_value_is_checked_once_rendered(hook, mocked_api, 
     s.render_template_fields({"params": {"closed": "perhaps"}})
     with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'perhaps'"):
         s.execute({})
+
+
+@pytest.mark.parametrize(("poke_interval", "max_wait", "expected"), [(0, None, 1.0), (0.0, 0.5, 0.5), (1e-300, None, 1.0)])
+def test_reschedule_mode_with_backoff_survives_hours_of_one_second_pokes(poke_interval, max_wait, expected):
+    """Reschedule mode re-estimates the poke count from the time elapsed (ignoring any cap on it): with a
+    poke_interval of 0, Airflow's 1 s floor keeps every interval short, the estimate passes 1,025 pokes within
+    half an hour, and ``2 ** n`` overflowed a float there (OverflowError at every later reschedule)."""
+    from datetime import datetime, timedelta, timezone
+
+    s = sensor(mode="reschedule", poke_interval=poke_interval, exponential_backoff=True, max_wait=max_wait,
+               timeout=7 * 24 * 3600)
+    started = datetime.now(timezone.utc) - timedelta(hours=2)
+    assert s._get_next_poke_interval(started, lambda: 7200.0, 5) == expected
