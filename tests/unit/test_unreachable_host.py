@@ -196,3 +196,15 @@ def test_through_a_proxy_the_proxy_is_named_not_the_base_url(
     assert caught.value.proxy == f"{proxy_host}:{refused_port}"
     assert f"through the proxy {proxy_host}:{refused_port}" in caplog.text  # the retry's log line too
     assert "proxy-pass" not in message + caplog.text
+
+
+def test_the_retry_log_line_writes_an_ipv6_address_as_the_error_does(caplog):
+    """``[::1]:8443``, not ``::1:8443`` (which reads as host ``::1:8443`` or port 1:8443)."""
+    from urllib3 import HTTPConnectionPool
+
+    from airflow_provider_surveysphere.session import CappedRetry
+
+    pool = HTTPConnectionPool("::1", 8443)
+    with caplog.at_level(logging.WARNING):
+        CappedRetry(total=2, max_wait=1.0).increment("GET", "/api/v1/surveys", error=ConnectionRefusedError(), _pool=pool)
+    assert "cannot connect to [::1]:8443: connection refused" in caplog.text
