@@ -23,7 +23,7 @@ Each test's value has a type, checked when the condition is compiled, and a valu
 naming the key, the test and the value: ``exists`` takes ``true``/``false`` (or the text ``"true"``/``"false"``
 in any case, what a rendered template gives); ``in`` a list (``equals`` and ``in`` compare as JSON:
 ``true`` is not ``1``); ``at_least``/``at_most`` a finite number or a
-text (a number as text, or an ISO 8601 timestamp); ``equals`` any JSON value. A value that is still a Jinja
+text (a number as text, or an ISO 8601 timestamp, compared as instants whatever their offsets); ``equals`` any JSON value. A value that is still a Jinja
 template (``"{{ params.n }}"``) is checked once it has been rendered (``templated=True``, the sensor's check
 when the DAG is parsed; the task checks the rendered condition again when it runs).
 """
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.marks import parse_instant
 
 ConditionSpec = Mapping[str, Any] | Callable[[Any], Any]
 
@@ -105,7 +106,7 @@ class _Leaf(Condition):
             return any(json_equal(value, item) for item in expected)
         if value is None:
             return False
-        bound = _comparable(self.key, test, expected, value)
+        value, bound = _comparable(self.key, test, expected, value)
         return bool(value >= bound if test == "at_least" else value <= bound)
 
 
@@ -123,8 +124,13 @@ def json_equal(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
-def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
-    """The bound, as the observed value's type; a rendered template gives ``"500"`` for 500."""
+def _comparable(key: str, test: str, bound: Any, value: Any) -> tuple[Any, Any]:
+    """``(value, bound)`` as one type; a rendered template gives ``"500"`` for 500.
+
+    Two texts compare as numbers when both read as numbers (``"9" < "10"``), as instants when both are ISO
+    8601 timestamps (``...00Z`` and ``...00+00:00``, the form a rendered ``{{ data_interval_end }}`` takes, are
+    the same instant; other offsets are converted), and as text otherwise.
+    """
     if _is_number(value):
         if isinstance(bound, str):
             try:
@@ -132,14 +138,28 @@ def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
             except ValueError:
                 pass
         if _is_number(bound):
-            return bound
+            return value, bound
     elif isinstance(value, str) and isinstance(bound, str):
-        return bound  # ISO 8601 timestamps in one format compare as text
+        return _texts_comparable(value, bound)
     raise SurveySphereArgumentError(
         "condition",
         f"{key!r} {test} {bound!r}: the answer holds {type(value).__name__} {str(value)[:40]!r}, "
         "which cannot be compared with it",
     )
+
+
+def _texts_comparable(value: str, bound: str) -> tuple[Any, Any]:
+    try:
+        as_numbers = float(value), float(bound)
+    except ValueError:
+        pass
+    else:
+        if all(math.isfinite(number) for number in as_numbers):
+            return as_numbers
+    try:
+        return parse_instant(value), parse_instant(bound)
+    except (ValueError, OverflowError):  # pendulum's ParserError is a ValueError
+        return value, bound
 
 
 def _is_number(value: Any) -> bool:

@@ -182,3 +182,19 @@ def test_a_list_rendered_as_text_is_refused_with_the_way_out():
     """String rendering turns ``{{ params.states }}`` into "['closed', 'archived']": say how to get a list."""
     with pytest.raises(SurveySphereArgumentError, match="render_template_as_native_obj=True"):
         compile_condition({"key": "s", "in": "['closed', 'archived']"})
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "met"),
+    [
+        # the API's "Z" form against a rendered {{ data_interval_end }} ("+00:00"): the same instant
+        ({"key": "t", "at_most": "2026-11-30T10:00:00+00:00"}, {"t": "2026-11-30T10:00:00Z"}, True),
+        ({"key": "t", "at_least": "2026-11-30T10:00:00+00:00"}, {"t": "2026-11-30T09:59:59.5Z"}, False),
+        ({"key": "t", "at_most": "2026-11-30T10:00:00Z"}, {"t": "2026-11-30T11:00:00+02:00"}, True),  # 09:00 UTC
+        ({"key": "n", "at_most": "10"}, {"n": "9"}, True),  # numbers as text compare as numbers
+        ({"key": "n", "at_least": "10"}, {"n": "9"}, False),
+        ({"key": "s", "at_least": "b"}, {"s": "c"}, True),  # other text still compares as text
+    ],
+)
+def test_texts_compare_as_instants_or_numbers_when_both_are(spec, body, met):
+    assert compile_condition(spec).evaluate(body).met is met
