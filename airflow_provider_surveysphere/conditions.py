@@ -22,8 +22,8 @@ set: the sensor allows it in poke and reschedule modes and refuses it in deferra
 Each test's value has a type, checked when the condition is compiled, and a value of another type is refused
 naming the key, the test and the value: ``exists`` takes ``true``/``false`` (or the text ``"true"``/``"false"``
 in any case, what a rendered template gives); ``in`` a list (``equals`` and ``in`` compare as JSON:
-``true`` is not ``1``); ``at_least``/``at_most`` a finite number or a
-text (a number as text, or an ISO 8601 timestamp, compared as instants whatever their offsets); ``equals`` any JSON value. A value that is still a Jinja
+``true`` is not ``1``); ``at_least``/``at_most`` a finite number or a text (a number as text, or an ISO 8601
+timestamp, compared as instants whatever their offsets); ``equals`` any JSON value. A value that is still a Jinja
 template (``"{{ params.n }}"``) is checked once it has been rendered (``templated=True``, the sensor's check
 when the DAG is parsed; the task checks the rendered condition again when it runs).
 """
