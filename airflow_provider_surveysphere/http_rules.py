@@ -58,6 +58,10 @@ def check_origin(url: str, origin: str) -> None:
     :raises SurveySphereForeignHostError: naming the other origin
     :raises SurveySphereArgumentError: the URL's port is not a number from 0 to 65535
     """
+    if "\\" in urlsplit(url).netloc:
+        # urllib and httpx read "https://a\\@b/" as host b, requests (as browsers do) as host a: refuse it,
+        # so that no client sends anything where another check did not look.
+        raise SurveySphereForeignHostError("a URL whose host part holds a backslash", origin)
     try:
         url_origin = origin_of(url)
     except ValueError:  # urllib's words for a bad port ("Port out of range 0-65535")
