@@ -34,6 +34,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereTLSError,
     address_of,
     connection_failure_cause,
+    proxy_for,
 )
 from airflow_provider_surveysphere.http_rules import check_origin, endpoint_url, ssl_context, tls_verification
 from airflow_provider_surveysphere.redaction import excerpt_of
@@ -262,13 +263,15 @@ class SurveySphereAsyncClient:
                 if _is_tls_failure(exc):
                     raise SurveySphereTLSError(method, path, self.settings.conn_id, address_of(url)) from None
                 # The same words as the hook's (exceptions.connection_failure_cause), for the same causes.
-                cause, error_type = connection_failure_cause(exc)
+                proxy = proxy_for(url)  # httpx trusts the environment's proxies, as requests does
+                cause, error_type = connection_failure_cause(exc, via_proxy=proxy is not None)
                 if attempt >= self.settings.max_retries:
-                    raise SurveySphereConnectionError(method, path, address_of(url), cause, error_type) from None
+                    raise SurveySphereConnectionError(method, path, address_of(url), cause, error_type, proxy) from None
                 wait = self._backoff(attempt)
                 log.warning(
-                    "SurveySphere %s %s: cannot connect to %s: %s (%s); retry %d of %d",
-                    method, path, address_of(url), cause, error_type, attempt + 1, self.settings.max_retries,
+                    "SurveySphere %s %s: cannot connect to %s%s: %s (%s); retry %d of %d",
+                    method, path, address_of(url), f" through the proxy {proxy}" if proxy else "", cause, error_type,
+                    attempt + 1, self.settings.max_retries,
                 )
             else:
                 if response.status_code not in RETRY_STATUSES or attempt >= self.settings.max_retries:

@@ -21,8 +21,9 @@ set: the sensor allows it in poke and reschedule modes and refuses it in deferra
 
 Each test's value has a type, checked when the condition is compiled, and a value of another type is refused
 naming the key, the test and the value: ``exists`` takes ``true``/``false`` (or the text ``"true"``/``"false"``
-in any case, what a rendered template gives); ``in`` a list; ``at_least``/``at_most`` a finite number or a
-text (a number as text, or an ISO 8601 timestamp); ``equals`` any JSON value. A value that is still a Jinja
+in any case, what a rendered template gives); ``in`` a list (``equals`` and ``in`` compare as JSON:
+``true`` is not ``1``); ``at_least``/``at_most`` a finite number or a text (a number as text, or an ISO 8601
+timestamp, compared as instants whatever their offsets); ``equals`` any JSON value. A value that is still a Jinja
 template (``"{{ params.n }}"``) is checked once it has been rendered (``templated=True``, the sensor's check
 when the DAG is parsed; the task checks the rendered condition again when it runs).
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
+from airflow_provider_surveysphere.marks import parse_instant
 
 ConditionSpec = Mapping[str, Any] | Callable[[Any], Any]
 
@@ -99,17 +101,36 @@ class _Leaf(Condition):
         if value is _MISSING:
             return False
         if test == "equals":
-            return bool(value == expected)
+            return json_equal(value, expected)
         if test == "in":
-            return value in expected
+            return any(json_equal(value, item) for item in expected)
         if value is None:
             return False
-        bound = _comparable(self.key, test, expected, value)
+        value, bound = _comparable(self.key, test, expected, value)
         return bool(value >= bound if test == "at_least" else value <= bound)
 
 
-def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
-    """The bound, as the observed value's type; a rendered template gives ``"500"`` for 500."""
+def json_equal(left: Any, right: Any) -> bool:
+    """Equality of JSON values: ``true`` is not ``1`` and ``false`` is not ``0`` (Python's ``True == 1`` says they
+    are), at any depth of lists and objects; ``1`` and ``1.0`` are the same JSON number."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, (list, tuple, Mapping)) or isinstance(right, (list, tuple, Mapping)):
+        return False
+    return bool(left == right)
+
+
+def _comparable(key: str, test: str, bound: Any, value: Any) -> tuple[Any, Any]:
+    """``(value, bound)`` as one type; a rendered template gives ``"500"`` for 500.
+
+    Two texts compare as numbers when both read as numbers (``"9" < "10"``), as instants when both are ISO
+    8601 timestamps (``...00Z`` and ``...00+00:00``, the form a rendered ``{{ data_interval_end }}`` takes, are
+    the same instant; other offsets are converted), and as text otherwise.
+    """
     if _is_number(value):
         if isinstance(bound, str):
             try:
@@ -117,14 +138,28 @@ def _comparable(key: str, test: str, bound: Any, value: Any) -> Any:
             except ValueError:
                 pass
         if _is_number(bound):
-            return bound
+            return value, bound
     elif isinstance(value, str) and isinstance(bound, str):
-        return bound  # ISO 8601 timestamps in one format compare as text
+        return _texts_comparable(value, bound)
     raise SurveySphereArgumentError(
         "condition",
         f"{key!r} {test} {bound!r}: the answer holds {type(value).__name__} {str(value)[:40]!r}, "
         "which cannot be compared with it",
     )
+
+
+def _texts_comparable(value: str, bound: str) -> tuple[Any, Any]:
+    try:
+        as_numbers = float(value), float(bound)
+    except ValueError:
+        pass
+    else:
+        if all(math.isfinite(number) for number in as_numbers):
+            return as_numbers
+    try:
+        return parse_instant(value), parse_instant(bound)
+    except (ValueError, OverflowError):  # pendulum's ParserError is a ValueError
+        return value, bound
 
 
 def _is_number(value: Any) -> bool:
@@ -282,12 +317,21 @@ def _checked(key: str, test: str, expected: Any) -> Any:
         raise refuse("true or false")
     if test == "in":
         if isinstance(expected, (str, bytes, Mapping)) or not isinstance(expected, Sequence):
-            raise refuse("a list")
+            hint = " (a template renders to text: set render_template_as_native_obj=True on the DAG)"
+            raise refuse("a list" + (hint if isinstance(expected, str) else ""))
         if not all(_is_json(item) for item in expected):
             raise refuse("a list of JSON values")
         return expected
     if test in ("at_least", "at_most"):
-        if isinstance(expected, str) or (_is_number(expected) and math.isfinite(expected)):
+        if isinstance(expected, str):
+            try:
+                as_number = float(expected)
+            except ValueError:
+                return expected  # a timestamp, compared as text
+            if not math.isfinite(as_number):  # "nan" never compares true, "inf" is a bound nothing reaches
+                raise refuse("a finite number")
+            return expected
+        if _is_number(expected) and math.isfinite(expected):
             return expected
         raise refuse("a number or a string")
     if not _is_json(expected):  # equals

@@ -214,7 +214,13 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
             field,
             f"plain http:// is only allowed to a loopback host (a local sandbox); use https:// for {hostname}",
         )
-    netloc = parts.netloc
+    if url_port == 0:
+        raise SurveySphereConfigError(conn_id, field, f"{shown!r} has port 0, which no server listens on")
+    if port and not 0 < port <= 65535:
+        raise SurveySphereConfigError(
+            conn_id, "port", f"{port} is not a TCP port (1-65535); leave it empty to use the Base URL's"
+        )
+    netloc = parts.netloc.rstrip(":")  # "host:" is a URL without a port, not one to append a second colon to
     # The Port field fills in a Base URL without a port; a port in the Base URL wins over it, so that
     # changing the Base URL alone (the field the user reads) never breaks every task until both agree.
     if port:

@@ -99,12 +99,18 @@ class SurveySphereConnectionError(SurveySphereAPIError):
     :param address: ``host:port`` the request was sent to
     :param cause: what went wrong, in words
     :param error_type: the name of the low-level error, for searches
+    :param proxy: ``host:port`` of the proxy the request went through (see :func:`proxy_for`), if any: the
+        cause is then the proxy's, and the message says so
     """
 
-    def __init__(self, method: str, path: str, address: str, cause: str, error_type: str) -> None:
+    def __init__(
+        self, method: str, path: str, address: str, cause: str, error_type: str, proxy: str | None = None
+    ) -> None:
         self.address = address
         self.cause = cause
-        super().__init__(method, path, 0, f"cannot connect to {address}: {cause} ({error_type})")
+        self.proxy = proxy
+        via = f" through the proxy {proxy}" if proxy else ""
+        super().__init__(method, path, 0, f"cannot connect to {address}{via}: {cause} ({error_type})")
 
 
 class SurveySphereTLSError(SurveySpherePermanentError):
@@ -146,13 +152,32 @@ def address_of(url: str) -> str:
     return f"{host}:{port if port is not None else DEFAULT_PORTS.get(parts.scheme.lower(), '?')}"
 
 
-def connection_failure_cause(exc: BaseException) -> tuple[str, str]:
+def proxy_for(url: str) -> str | None:
+    """``host:port`` of the proxy the environment sends ``url`` through (``HTTPS_PROXY``, ``NO_PROXY``...), or None.
+
+    Both clients read the same variables (requests and httpx trust the environment). Through a proxy the
+    client resolves and connects to the proxy only, so a name that does not resolve or a refused port is
+    the proxy's: naming the target and its Base URL would send the user to the wrong setting. The proxy's
+    user info (a password) is never part of the answer.
+
+    :param url: the URL of the request
+    """
+    import requests.utils  # local: keep this module free of HTTP imports for users who only catch errors
+
+    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+    if not proxy:
+        return None
+    return address_of(proxy if "://" in proxy else f"http://{proxy}")
+
+
+def connection_failure_cause(exc: BaseException, *, via_proxy: bool = False) -> tuple[str, str]:
     """``(cause in words, low-level error type)`` of a request that got no answer.
 
     Follows the chain requests and urllib3 build (``MaxRetryError.reason``, ``__cause__``, ``args``)
     down to the socket's own error.
 
     :param exc: what requests or urllib3 raised
+    :param via_proxy: the request went through a proxy (:func:`proxy_for`): a name or port at fault is the proxy's
     """
     import socket
 
@@ -168,8 +193,13 @@ def connection_failure_cause(exc: BaseException) -> tuple[str, str]:
         pending.extend([reason if isinstance(reason, BaseException) else None, current.__cause__, current.__context__])
     names = {type(error).__name__ for error in chain}
     if any(isinstance(error, socket.gaierror) for error in chain) or "NameResolutionError" in names:
+        if via_proxy:
+            cause = "the proxy's host name does not resolve (check HTTPS_PROXY/HTTP_PROXY for a typo)"
+            return cause, "NameResolutionError"
         return "the host name does not resolve (check the Base URL for a typo)", "NameResolutionError"
     if any(isinstance(error, ConnectionRefusedError) for error in chain):
+        if via_proxy:
+            return "connection refused by the proxy (nothing listens on its port)", "ConnectionRefusedError"
         return "connection refused (nothing listens on that port)", "ConnectionRefusedError"
     if names & {"SSLError", "SSLCertVerificationError"}:
         return "the TLS handshake failed", "SSLError"
@@ -205,10 +235,11 @@ def transport_error(method: str, url: str, conn_id: str, exc: BaseException) -> 
     address = address_of(url) if parts.netloc else ""
     if isinstance(exc, requests.exceptions.SSLError):
         return SurveySphereTLSError(method, path, conn_id, address)
-    cause, error_type = connection_failure_cause(exc)
+    proxy = proxy_for(url) if address else None
+    cause, error_type = connection_failure_cause(exc, via_proxy=proxy is not None)
     if not address:
         return SurveySphereAPIError(method, path, 0, f"{cause} ({error_type})")
-    return SurveySphereConnectionError(method, path, address, cause, error_type)
+    return SurveySphereConnectionError(method, path, address, cause, error_type, proxy)
 
 
 class SurveySphereRetryAfterTooLongError(SurveySphereError):

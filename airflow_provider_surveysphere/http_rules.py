@@ -53,10 +53,30 @@ def endpoint_url(settings: SurveySphereConnectionSettings, endpoint: str) -> str
 def check_origin(url: str, origin: str) -> None:
     """Refuse ``url`` unless it is on ``origin``, the only place the token may be sent.
 
-    :raises SurveySphereForeignHostError: naming the other host
+    The refusal names the other origin only: never the URL's user info (a password), path or query (a key).
+
+    :raises SurveySphereForeignHostError: naming the other origin
+    :raises SurveySphereArgumentError: the URL's port is not a number from 0 to 65535
     """
-    if origin_of(url) != origin:
-        raise SurveySphereForeignHostError(urlsplit(url).netloc or url, origin)
+    if "\\" in urlsplit(url).netloc:
+        # urllib and httpx read "https://a\\@b/" as host b, requests (as browsers do) as host a: refuse it,
+        # so that no client sends anything where another check did not look.
+        raise SurveySphereForeignHostError("a URL whose host part holds a backslash", origin)
+    try:
+        url_origin = origin_of(url)
+    except ValueError:  # urllib's words for a bad port ("Port out of range 0-65535")
+        raise SurveySphereArgumentError(
+            "endpoint", f"{origin_of_host(url)} has an invalid port; give a path, or a URL on {origin}"
+        ) from None
+    if url_origin != origin:
+        shown = url_origin if urlsplit(url).hostname else f"a {urlsplit(url).scheme or 'relative'}: URL without a host"
+        raise SurveySphereForeignHostError(shown, origin)
+
+
+def origin_of_host(url: str) -> str:
+    """``scheme://host`` of ``url`` for a message: no user info, port, path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.hostname or ''}"
 
 
 @dataclass(frozen=True)

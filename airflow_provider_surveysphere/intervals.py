@@ -13,12 +13,19 @@ from datetime import timedelta
 #: The longest wait either mode ever computes: Airflow's own bound for a backoff (a ``timedelta``'s range).
 MAX_INTERVAL = timedelta.max.total_seconds() - 1
 
+#: The shortest wait of a backoff: Airflow's poke loop never waits less than a second between backed-off pokes
+#: (``max(int(...), 1)``), even for ``poke_interval=0``; only ``max_wait`` may ask for less.
+MIN_BACKOFF = 1.0
+
 #: Beyond this many doublings ``2 ** n`` no longer converts to a float (Airflow's poke-mode formula).
 _MAX_DOUBLINGS = 1000
 
 
 def next_interval(poke_interval: float, polls: int, exponential_backoff: bool, max_wait: float | None) -> float:
     """Seconds until the trigger's next poll: ``poke_interval``, or doubling after each poll up to ``max_wait``.
+
+    A backoff waits at least :data:`MIN_BACKOFF` (unless ``max_wait`` is shorter), as poke mode does: a
+    ``poke_interval`` of 0 does not make the triggerer poll the API without a pause.
 
     Any number of polls works: the doubling stops counting once it has passed the cap, so ``2 ** polls`` is never
     computed (it outgrows a float after 1,024 doublings, seven days into a 60-second backoff capped at a minute).
@@ -32,10 +39,10 @@ def next_interval(poke_interval: float, polls: int, exponential_backoff: bool, m
         return min(poke_interval, MAX_INTERVAL)  # max_wait caps a backoff only, as in Airflow's poke loop
     cap = min(max_wait, MAX_INTERVAL) if max_wait else MAX_INTERVAL
     if polls <= 1 or poke_interval <= 0:
-        return min(poke_interval, cap)
+        return min(max(poke_interval, MIN_BACKOFF), cap)
     # log2 of each side separately: their quotient can overflow for a tiny poke_interval, the difference cannot.
     doublings_to_cap = math.ceil(math.log2(cap) - math.log2(poke_interval))
-    return min(math.ldexp(poke_interval, min(polls - 1, max(doublings_to_cap, 0))), cap)
+    return min(max(math.ldexp(poke_interval, min(polls - 1, max(doublings_to_cap, 0))), MIN_BACKOFF), cap)
 
 
 def poke_count_cap(poke_interval: float, timeout: float, max_wait: float | None) -> int:
@@ -53,6 +60,19 @@ def poke_count_cap(poke_interval: float, timeout: float, max_wait: float | None)
     # one more doubling than needed: Airflow's jitter is drawn from [interval, 2 * interval)
     doublings = math.ceil(math.log2(cap) - math.log2(poke_interval)) + 1
     return 2 + min(max(doublings, 0), _MAX_DOUBLINGS)
+
+
+def backoff_past_overflow(poke_interval: float, max_wait: float | None) -> float:
+    """The backoff interval once Airflow's ``poke_interval * 2 ** n`` has overflowed (past 1,025 doublings).
+
+    By then the doubled interval is past any cap, unless ``poke_interval`` is 0 (or below the smallest normal
+    float), which never grows past Airflow's floor of :data:`MIN_BACKOFF`.
+
+    :param poke_interval: the sensor's ``poke_interval`` in seconds
+    :param max_wait: the sensor's ``max_wait`` in seconds, or None
+    """
+    cap = min(max_wait, MAX_INTERVAL) if max_wait else MAX_INTERVAL
+    return min(MIN_BACKOFF if poke_interval < 2.0**-1022 else MAX_INTERVAL, cap)
 
 
 def clipped_to_deadline(wait: float, remaining: float) -> float:

@@ -74,12 +74,15 @@ class CappedRetry(Retry):
         """
         new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when none is left
         if error is not None and response is None and _pool is not None:
-            cause, error_type = connection_failure_cause(error)
+            proxy = getattr(_pool, "proxy", None)  # urllib3's Url of the proxy the pool goes through
+            cause, error_type = connection_failure_cause(error, via_proxy=proxy is not None)
             retries = len(new.history)
             left = new.total if isinstance(new.total, int) else 0
+            host = f"[{_pool.host}]" if ":" in _pool.host else _pool.host  # an IPv6 address, as address_of names it
             log.warning(
-                "SurveySphere %s %s: cannot connect to %s:%s: %s (%s); retry %d of %d",
-                method, urlsplit(url or "").path or "/", _pool.host, _pool.port, cause, error_type,
+                "SurveySphere %s %s: cannot connect to %s:%s%s: %s (%s); retry %d of %d",
+                method, urlsplit(url or "").path or "/", host, _pool.port,
+                f" through the proxy {proxy.host}:{proxy.port}" if proxy is not None else "", cause, error_type,
                 retries, retries + left,
             )
         return new

@@ -23,7 +23,7 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySpherePermanentError,
 )
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
-from airflow_provider_surveysphere.intervals import clipped_to_deadline, poke_count_cap
+from airflow_provider_surveysphere.intervals import backoff_past_overflow, clipped_to_deadline, poke_count_cap
 from airflow_provider_surveysphere.triggers.surveysphere import SurveySphereTrigger
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ class SurveySphereSensor(BaseSensorOperator):
         "condition": "json", "query_params": "py", "headers": "json"
     }
     ui_color = "#e8f4fd"
-    #: Seconds the deferral's own timeout (a backstop for a triggerer that is gone) waits past ``timeout``, so
-    #: that the trigger's last check at the deadline can finish and report before the task is timed out.
+    #: The least the deferral's own timeout (a backstop for a triggerer that is gone) waits past ``timeout``, so
+    #: that the trigger's last check at the deadline can finish and report first (see :meth:`deferral_grace`).
     last_check_grace: float = 300.0
 
     def __init__(
@@ -116,8 +116,19 @@ class SurveySphereSensor(BaseSensorOperator):
         self.defer(
             trigger=self.trigger(),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self._timeout_seconds() + self.last_check_grace),
+            timeout=timedelta(seconds=self._timeout_seconds() + self.deferral_grace()),
         )
+
+    def deferral_grace(self) -> float:
+        """Seconds the deferral's timeout waits past ``timeout``: the longest the trigger's last poll may take.
+
+        At least :attr:`last_check_grace`, and enough for a last poll whose token request and GET each use
+        every retry: each attempt waiting the connection's ``timeout``, each wait between them ``max_retry_wait``.
+        A shorter backstop would end the task as timed out while its last poll is still retrying.
+        """
+        settings = self.hook.settings
+        one_request = (settings.max_retries + 1) * settings.timeout + settings.max_retries * self.max_retry_wait
+        return max(self.last_check_grace, 2 * one_request)
 
     def _timeout_seconds(self) -> float:
         return _seconds(self.timeout)
@@ -141,7 +152,12 @@ class SurveySphereSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(message)
         max_wait = _seconds(self.max_wait) if self.max_wait else None
         poke_count = min(poke_count, poke_count_cap(_seconds(self.poke_interval), timeout, max_wait))
-        wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        try:
+            wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        except OverflowError:
+            # Reschedule mode: Airflow re-estimates the poke count from the time elapsed, ignoring the cap
+            # above, and with a poke_interval of 0 that estimate passes 1,025 after some 25 minutes.
+            wait = backoff_past_overflow(_seconds(self.poke_interval), max_wait)
         return clipped_to_deadline(wait, remaining)
 
     def trigger(self) -> SurveySphereTrigger:

@@ -148,3 +148,53 @@ def test_a_template_is_checked_after_rendering(spec):
 def test_a_wrong_value_that_is_not_a_template_is_refused_even_when_templated():
     with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'k' needs true or false"):
         compile_condition({"all": [{"key": "k", "exists": "{{ x }}"}, {"key": "k", "exists": "yes"}]}, templated=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "met"),
+    [
+        ({"key": "closed", "equals": True}, {"closed": 1}, False),  # Python says True == 1; JSON does not
+        ({"key": "count", "equals": 1}, {"count": True}, False),
+        ({"key": "count", "equals": 0}, {"count": False}, False),
+        ({"key": "count", "in": [1, 2]}, {"count": True}, False),
+        ({"key": "flag", "in": [False, None]}, {"flag": 0}, False),
+        ({"key": "tags", "equals": [1, {"a": True}]}, {"tags": [True, {"a": 1}]}, False),
+        ({"key": "closed", "equals": True}, {"closed": True}, True),
+        ({"key": "count", "equals": 1}, {"count": 1.0}, True),  # one JSON number
+        ({"key": "count", "in": [0, 1]}, {"count": 1}, True),
+        ({"key": "tags", "equals": [1, {"a": True}]}, {"tags": [1.0, {"a": True}]}, True),
+        ({"key": "tags", "in": [[1, 2]]}, {"tags": [1, 2]}, True),
+    ],
+)
+def test_equals_and_in_keep_json_true_and_false_apart_from_numbers(spec, body, met):
+    assert compile_condition(spec).evaluate(body).met is met
+
+
+@pytest.mark.parametrize("bound", ["nan", " NaN ", "inf", "-Infinity", "1e400"])
+def test_a_bound_given_as_text_must_be_a_finite_number(bound):
+    """As a rendered template gives it: "nan" used to pass and then blame the answer at every poll."""
+    with pytest.raises(SurveySphereArgumentError, match=r"'at_least' for key 'n' needs a finite number"):
+        compile_condition({"key": "n", "at_least": bound})
+    assert compile_condition({"key": "n", "at_least": " 10 "}).evaluate({"n": 50}).met is True
+
+
+def test_a_list_rendered_as_text_is_refused_with_the_way_out():
+    """String rendering turns ``{{ params.states }}`` into "['closed', 'archived']": say how to get a list."""
+    with pytest.raises(SurveySphereArgumentError, match="render_template_as_native_obj=True"):
+        compile_condition({"key": "s", "in": "['closed', 'archived']"})
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "met"),
+    [
+        # the API's "Z" form against a rendered {{ data_interval_end }} ("+00:00"): the same instant
+        ({"key": "t", "at_most": "2026-11-30T10:00:00+00:00"}, {"t": "2026-11-30T10:00:00Z"}, True),
+        ({"key": "t", "at_least": "2026-11-30T10:00:00+00:00"}, {"t": "2026-11-30T09:59:59.5Z"}, False),
+        ({"key": "t", "at_most": "2026-11-30T10:00:00Z"}, {"t": "2026-11-30T11:00:00+02:00"}, True),  # 09:00 UTC
+        ({"key": "n", "at_most": "10"}, {"n": "9"}, True),  # numbers as text compare as numbers
+        ({"key": "n", "at_least": "10"}, {"n": "9"}, False),
+        ({"key": "s", "at_least": "b"}, {"s": "c"}, True),  # other text still compares as text
+    ],
+)
+def test_texts_compare_as_instants_or_numbers_when_both_are(spec, body, met):
+    assert compile_condition(spec).evaluate(body).met is met

@@ -236,3 +236,22 @@ def test_relative_endpoint_with_a_url_in_its_query_stays_relative(hook):
     assert hook.url_for("https://api.surveysphere.test/x?next=https://a.example/") == (
         "https://api.surveysphere.test/x?next=https://a.example/"
     )
+
+
+@pytest.mark.parametrize(("host", "port", "field", "words"), [
+    ("https://h.example", 70000, "port", "70000 is not a TCP port (1-65535)"),
+    ("https://h.example", -1, "port", "-1 is not a TCP port (1-65535)"),
+    ("https://h.example:0", None, "host (Base URL)", "has port 0"),
+])
+def test_a_port_out_of_range_is_refused_naming_the_field(host, port, field, words):
+    """Not a raw ``ValueError`` from urllib when the origin is computed: the field and value are named."""
+    with pytest.raises(SurveySphereConfigError) as caught:
+        settings(host=host, port=port)
+    assert caught.value.field == field and words in str(caught.value)
+
+
+def test_a_base_url_ending_in_a_colon_takes_the_port_field():
+    """``https://h.example:`` has no port: the Port field fills it in (it used to give ``h.example::8443``)."""
+    filled = settings(host="https://h.example:", port=8443)
+    assert filled.base_url == "https://h.example:8443" and filled.origin == "https://h.example:8443"
+    assert settings(host="https://h.example:").base_url == "https://h.example"

@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_surveysphere.async_client import SurveySphereAsyncClient, load_settings
 from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
     SurveySphereConfigError,
     SurveySphereForeignHostError,
     SurveySphereTLSError,
@@ -145,6 +146,8 @@ URL_CASES = {
     "a scheme-relative URL": ("//elsewhere.example/api/v1/surveys", "elsewhere.example"),
     "another port on the same host": ("{scheme_host}:1/api/v1/surveys", ":1"),
     "plain http to the same host and port": ("{http}/api/v1/surveys", None),
+    # requests goes to elsewhere.example, httpx and urllib to the sandbox: both clients refuse it alike
+    "a backslash before @": ("https://elsewhere.example\\@{hostport}/api/v1/surveys", "backslash"),
 }
 
 
@@ -155,7 +158,7 @@ def test_endpoint_rules_are_the_same_in_both_clients(get: Get, connect, https_sa
     base = https_sandbox.base_url
     scheme_host = base.rsplit(":", 1)[0]
     endpoint = endpoint.format(base=base, BASE=base.upper(), scheme_host=scheme_host,
-                               http=base.replace("https://", "http://"))
+                               http=base.replace("https://", "http://"), hostport=base.removeprefix("https://"))
     before = https_sandbox.stats["requests"]
     if outcome == "ok":
         assert get(endpoint)["data"]
@@ -165,3 +168,26 @@ def test_endpoint_rules_are_the_same_in_both_clients(get: Get, connect, https_sa
     if outcome:
         assert outcome in str(caught.value)
     assert https_sandbox.stats["requests"] == before  # refused before anything was sent
+
+
+#: endpoint -> (the error, what its message names); the message must hold none of the URL's secrets
+SECRET_URL_CASES = {
+    "user info": ("https://user:s3cret@elsewhere.example/x?api_key=k1", "https://elsewhere.example"),
+    "a scheme without a host": ("http:/x?api_key=k1", "a http: URL without a host"),
+    "another scheme": ("mailto:x?api_key=k1", "a mailto: URL without a host"),
+    "a port out of range": ("https://elsewhere.example:99999/x?api_key=k1", "https://elsewhere.example has an invalid port"),
+}
+
+
+@pytest.mark.parametrize("get", CLIENTS)
+@pytest.mark.parametrize(("endpoint", "named"), list(SECRET_URL_CASES.values()), ids=list(SECRET_URL_CASES))
+def test_a_refused_endpoint_is_named_without_its_secrets(get: Get, connect, https_sandbox, endpoint, named):
+    """The refusal reaches logs and the trigger's events: user info, path and query stay out of it."""
+    connect(extra={"verify": https_sandbox.ca_cert_path})
+    before = https_sandbox.stats["requests"]
+    with pytest.raises((SurveySphereForeignHostError, SurveySphereArgumentError)) as caught:
+        get(endpoint)
+    message = str(caught.value)
+    assert named in message
+    assert "s3cret" not in message and "k1" not in message and "user" not in message
+    assert https_sandbox.stats["requests"] == before

@@ -83,7 +83,7 @@ def test_deferrable_mode_defers_at_once_without_poking(set_connection, mocked):
     deferral = caught.value
     assert deferral.method_name == "execute_complete"
     # the deferral's own timeout is a backstop past the trigger's deadline, so that the last check can report
-    assert deferral.timeout.total_seconds() == 600 + SurveySphereSensor.last_check_grace
+    assert deferral.timeout.total_seconds() == 600 + s.deferral_grace()
     trigger = deferral.trigger
     assert isinstance(trigger, SurveySphereTrigger)
     _, kwargs = trigger.serialize()
@@ -146,7 +146,7 @@ def test_soft_fail_skips_on_a_timeout_event():
         s.resume_execution("execute_complete", {"event": {"status": "timeout", "message": "m", "polls": 2}}, {})
 
 
-def test_templated_fields_render_including_the_condition():
+def test_templated_fields_render_including_the_condition(set_connection):
     s = sensor(endpoint="api/v1/surveys/{{ params.survey }}",
                condition={"key": "totalCount", "at_least": "{{ params.n }}"},
                query_params={"since": "{{ ds }}"}, deferrable=True)
@@ -278,3 +278,30 @@ def test_a_templated_condition_value_is_checked_once_rendered(hook, mocked_api, 
     s.render_template_fields({"params": {"closed": "perhaps"}})
     with pytest.raises(SurveySphereArgumentError, match="'exists' for key 'closed_at' needs true or false, got str 'perhaps'"):
         s.execute({})
+
+
+@pytest.mark.parametrize(("poke_interval", "max_wait", "expected"), [(0, None, 1.0), (0.0, 0.5, 0.5), (1e-300, None, 1.0)])
+def test_reschedule_mode_with_backoff_survives_hours_of_one_second_pokes(poke_interval, max_wait, expected):
+    """Reschedule mode re-estimates the poke count from the time elapsed (ignoring any cap on it): with a
+    poke_interval of 0, Airflow's 1 s floor keeps every interval short, the estimate passes 1,025 pokes within
+    half an hour, and ``2 ** n`` overflowed a float there (OverflowError at every later reschedule)."""
+    from datetime import datetime, timedelta, timezone
+
+    s = sensor(mode="reschedule", poke_interval=poke_interval, exponential_backoff=True, max_wait=max_wait,
+               timeout=7 * 24 * 3600)
+    started = datetime.now(timezone.utc) - timedelta(hours=2)
+    assert s._get_next_poke_interval(started, lambda: 7200.0, 5) == expected
+
+
+@pytest.mark.parametrize(("extra", "max_retry_wait", "grace"), [
+    ({"timeout": 60, "max_retries": 5}, 120.0, 2 * (6 * 60 + 5 * 120)),  # the defaults: 32 minutes
+    ({"timeout": 1, "max_retries": 0}, 120.0, SurveySphereSensor.last_check_grace),  # never under the class's floor
+])
+def test_the_deferral_outlasts_a_last_poll_that_uses_every_retry(set_connection, extra, max_retry_wait, grace):
+    """The backstop was timeout + 300 s, while a last poll retrying with the defaults can take 32 minutes: the
+    task was then timed out while its last poll was still under way."""
+    set_connection(extra=extra)
+    s = sensor(deferrable=True, poke_interval=7, timeout=600, max_retry_wait=max_retry_wait)
+    with pytest.raises(TaskDeferred) as caught:
+        s.execute({})
+    assert caught.value.timeout.total_seconds() == 600 + grace

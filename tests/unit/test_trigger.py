@@ -338,3 +338,13 @@ def test_new_records_without_fire_on_start_waits_for_a_change(api):
     trigger.transport, trigger.sleep = httpx.MockTransport(api.handler), Sleeps()
     (event,) = events_of(trigger, 1)
     assert event["watermark"] == 11 and len(api.data_requests()) == 3
+
+
+def test_a_backoff_from_a_zero_interval_waits_a_second_as_poke_mode_does(api):
+    """poke_interval=0 with a backoff: Airflow's poke loop waits at least 1 s; the trigger must not poll nonstop."""
+    api.data = [survey("open")] * 3 + [survey("closed")]
+    sleeps = Sleeps()
+    first_event(make_trigger(api, sleeps, poke_interval=0, exponential_backoff=True))
+    assert sleeps == [1.0, 1.0, 1.0]
+    assert next_interval(0.25, 3, True, None) == 1.0  # 0.25 doubled twice is still under the floor
+    assert next_interval(0, 5, True, 0.5) == 0.5  # a shorter max_wait still wins, as in Airflow

@@ -154,3 +154,57 @@ def test_the_triggers_client_names_a_refused_port_in_the_same_words(set_connecti
     assert not isinstance(caught.value, SurveySpherePermanentError)
     assert f"cannot connect to 127.0.0.1:{refused_port}: connection refused" in caplog.text
     assert "retry 1 of 1" in caplog.text
+
+
+def _hook_request(set_connection: Callable[..., None], token_cache: TokenCache) -> None:
+    hook_for(set_connection, token_cache, "https://api.example.com", max_retries=1).request("GET", "api/v1/surveys")
+
+
+def _trigger_client_request(set_connection: Callable[..., None], token_cache: TokenCache) -> None:
+    import asyncio
+
+    from airflow_provider_surveysphere.async_client import SurveySphereAsyncClient, load_settings
+
+    set_connection(host="https://api.example.com", extra={"max_retries": 1})
+
+    async def run() -> None:
+        client = await asyncio.to_thread(SurveySphereAsyncClient, await load_settings("surveysphere_default"))
+        client.backoff_factor = 0
+        client.backoff_jitter = 0
+        async with client:
+            await client.get_json("api/v1/surveys")
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("send", [_hook_request, _trigger_client_request], ids=["hook", "trigger"])
+@pytest.mark.parametrize("proxy_host", ["127.0.0.1", "proxy.invalid"])
+def test_through_a_proxy_the_proxy_is_named_not_the_base_url(
+    set_connection, token_cache, refused_port, unresolvable, monkeypatch, caplog, proxy_host, send
+):
+    """A proxy that refuses or does not resolve is named as the proxy, by both clients: the Base URL is not
+    at fault. The proxy's password never appears (its user info is left out).
+    """
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://user:proxy-pass@{proxy_host}:{refused_port}")
+    with caplog.at_level(logging.WARNING), pytest.raises(SurveySphereConnectionError) as caught:
+        send(set_connection, token_cache)
+    message = str(caught.value)
+    assert f"cannot connect to api.example.com:443 through the proxy {proxy_host}:{refused_port}: " in message
+    assert "Base URL" not in message and "proxy" in caught.value.cause
+    assert caught.value.proxy == f"{proxy_host}:{refused_port}"
+    assert f"through the proxy {proxy_host}:{refused_port}" in caplog.text  # the retry's log line too
+    assert "proxy-pass" not in message + caplog.text
+
+
+def test_the_retry_log_line_writes_an_ipv6_address_as_the_error_does(caplog):
+    """``[::1]:8443``, not ``::1:8443`` (which reads as host ``::1:8443`` or port 1:8443)."""
+    from urllib3 import HTTPConnectionPool
+
+    from airflow_provider_surveysphere.session import CappedRetry
+
+    pool = HTTPConnectionPool("::1", 8443)
+    with caplog.at_level(logging.WARNING):
+        CappedRetry(total=2, max_wait=1.0).increment("GET", "/api/v1/surveys", error=ConnectionRefusedError(), _pool=pool)
+    assert "cannot connect to [::1]:8443: connection refused" in caplog.text
