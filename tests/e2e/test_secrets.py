@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,38 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
+def holders_of(database: Path) -> list[str]:
+    """The processes that hold ``database`` (or its journal) open, as ``pid command`` lines (Linux /proc)."""
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(str(link.readlink()).startswith(str(database)) for link in fd_dir.iterdir()):
+                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{fd_dir.parent.name} {command[:200]}")
+        except OSError:  # a process that ended meanwhile, or one we may not look into
+            continue
+    return found
+
+
 def rows_of(database: Path, table: str) -> list[str]:
-    """Every row of ``table`` for the test DAG, each as one string."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(f"SELECT * FROM {table} WHERE dag_id = ?", (DAG_ID,)).fetchall()
+    """Every row of ``table`` for the test DAG, each as one string.
+
+    The run's process has exited, but under load a read right after it has twice (3.1, 3.3) met "database disk
+    image is malformed": read again, on a fresh connection, for up to 10 s; a lasting failure names the processes
+    that still hold the file.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(database)
+        try:
+            rows = db.execute(f"SELECT * FROM {table} WHERE dag_id = ?", (DAG_ID,)).fetchall()
+            break
+        except sqlite3.DatabaseError as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{database}: {error}; held open by: {holders_of(database) or 'no process'}") from error
+            time.sleep(0.5)
+        finally:
+            db.close()
     return [" ".join(_text(cell) for cell in row) for row in rows]
 
 
