@@ -38,11 +38,13 @@ import argparse
 import csv
 import gc
 import glob
+import itertools
 import json
 import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -252,6 +254,14 @@ def row(result: dict) -> str:
             f"{result['bytes'] / 2**20:.1f} | {result['read_back']:,} | {len(result['columns'])} |")
 
 
+def median_of(runs: list[dict]) -> dict:
+    return {
+        "wall": statistics.median(r["wall"] for r in runs),
+        "peak_kib": statistics.median(r["peak_kib"] for r in runs),
+        "growth_kib": statistics.median(r["peak_kib"] - r["rss_before_kib"] for r in runs),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", nargs=3, metavar=("TOOL", "FORMAT", "RECORDS"), help=argparse.SUPPRESS)
@@ -264,6 +274,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", help="record counts (default 100000 1000000)")
     parser.add_argument("--formats", nargs="*", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--page-size", type=int, default=PAGE_SIZE)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each pair (medians are summarized)")
     parser.add_argument("--dlt-defaults", action="store_true",
                         help="leave dlt's file compression at its defaults (gzip text files, snappy Parquet)")
     args = parser.parse_args()
@@ -286,6 +297,7 @@ def main() -> int:
     import run  # the benchmark's sandbox process and connection environment
 
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    args.dlt_python = os.path.abspath(args.dlt_python)  # the cases run in a scratch directory
     if not os.access(args.dlt_python, os.X_OK):
         raise SystemExit(f"no dlt venv at {args.dlt_python}: run `make bench-dlt` (it builds .venv/bench-dlt)")
     dlt_version = subprocess.run([args.dlt_python, "-c", "import dlt; print(dlt.__version__)"],
@@ -319,9 +331,12 @@ def main() -> int:
               flush=True)
         for records in sizes:
             warm(sandbox.base_url, cases.ENDPOINT, cases.window(records), records, args.page_size, client)
-            for fmt in args.formats:
-                pair = [run_child(sys.executable, "ours", fmt, records, args, sandbox.base_url, ours_env, workdir),
-                        run_child(args.dlt_python, "dlt", fmt, records, args, sandbox.base_url, dlt_env, workdir)]
+            for repeat, fmt in itertools.product(range(args.repeats), args.formats):
+                sides = [(sys.executable, "ours", ours_env), (args.dlt_python, "dlt", dlt_env)]
+                if repeat % 2:  # alternate which side goes first
+                    sides.reverse()
+                pair = [run_child(python, tool, fmt, records, args, sandbox.base_url, env, workdir)
+                        for python, tool, env in sides]
                 for result in pair:
                     print(row(result), flush=True)
                     if result["read_back"] != records or len(result["ids"]) != records:
@@ -337,19 +352,21 @@ def main() -> int:
             sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print("\nBoth sides of every row hold the same records (same count, same ids).\n")
+    print("\nBoth sides of every pair hold the same records (same count, same ids).")
+    if args.repeats > 1:
+        print(f"Medians of {args.repeats} runs each (ours and dlt alternate going first):")
+    print()
     for records in sizes:
         for fmt in args.formats:
-            mine, theirs = (next(r for r in results if r["tool"] == tool and r["format"] == fmt
-                                 and r["records"] == records) for tool in ("ours", "dlt"))
+            mine, theirs = (median_of([r for r in results if r["tool"] == tool and r["format"] == fmt
+                                       and r["records"] == records]) for tool in ("ours", "dlt"))
             print(f"{fmt:>7} {records:>9,}: wall {mine['wall']:.2f} vs {theirs['wall']:.2f} s (dlt / ours "
                   f"{theirs['wall'] / mine['wall']:.2f}x); peak RSS "
                   f"{mine['peak_kib'] / 1024:.0f} vs {theirs['peak_kib'] / 1024:.0f} MiB, growth "
-                  f"{(mine['peak_kib'] - mine['rss_before_kib']) / 1024:.0f} vs "
-                  f"{(theirs['peak_kib'] - theirs['rss_before_kib']) / 1024:.0f} MiB")
-        print(f"  columns ({records:,}): " + "; ".join(
-            f"{r['tool']} {r['format']}: {', '.join(r['columns'])}" for r in results if r["records"] == records
-            and r["format"] in ("csv", "parquet")))
+                  f"{mine['growth_kib'] / 1024:.0f} vs {theirs['growth_kib'] / 1024:.0f} MiB")
+    columns = {(r["tool"], r["format"]): r["columns"] for r in results if r["format"] != "jsonl"}
+    for (tool, fmt), names in sorted(columns.items()):
+        print(f"  {tool} {fmt} columns: {', '.join(names)}")
     return 0
 
 
