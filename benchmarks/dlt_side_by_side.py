@@ -38,6 +38,7 @@ import argparse
 import csv
 import gc
 import glob
+import gzip
 import itertools
 import json
 import math
@@ -53,6 +54,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 SIZES = (100_000, 1_000_000)
@@ -163,6 +165,13 @@ def dlt(fmt: str, base_url: str, endpoint: str, params: dict[str, str], page_siz
 # -- reading the outputs back (in this process, after the measured one has exited) -------------------------
 
 
+def _open_text(name: str, newline: str | None = None) -> IO[str]:
+    """A text output, gzipped or not (dlt gzips its text files by default: ``--dlt-defaults``)."""
+    if name.endswith(".gz"):
+        return gzip.open(name, "rt", encoding="utf-8", newline=newline)
+    return open(name, encoding="utf-8", newline=newline)
+
+
 def read_back(files: list[str], fmt: str) -> tuple[int, set[str], list[str], int]:
     """Records, their ids, the columns and the bytes of one export's files."""
     ids: set[str] = set()
@@ -174,12 +183,13 @@ def read_back(files: list[str], fmt: str) -> tuple[int, set[str], list[str], int
 
             table = pq.read_table(name, columns=["id"])
             columns = pq.read_schema(name).names
-            codec = pq.ParquetFile(name).metadata.row_group(0).column(0).compression if table.num_rows else "?"
-            columns = [*columns, f"(codec {codec.lower()})"]
+            metadata = pq.ParquetFile(name).metadata
+            codec = metadata.row_group(0).column(0).compression.lower() if metadata.num_row_groups else "none"
+            columns = [*columns, f"(codec {codec}, {metadata.num_row_groups} row groups)"]
             records += table.num_rows
             ids.update(table.column("id").to_pylist())
         elif fmt == "csv":
-            with open(name, newline="", encoding="utf-8") as handle:
+            with _open_text(name, newline="") as handle:
                 reader = csv.reader(handle)
                 columns = next(reader)
                 position = columns.index("id")
@@ -187,7 +197,7 @@ def read_back(files: list[str], fmt: str) -> tuple[int, set[str], list[str], int
                     records += 1
                     ids.add(row[position])
         else:
-            with open(name, encoding="utf-8") as handle:
+            with _open_text(name) as handle:
                 for line in handle:
                     record = json.loads(line)
                     if not columns:
@@ -200,8 +210,8 @@ def read_back(files: list[str], fmt: str) -> tuple[int, set[str], list[str], int
 def output_files(tool: str, out: Path, fmt: str) -> list[str]:
     if tool == "ours":
         return [str(out / f"responses.{fmt}")]
-    # filesystem destination layout: <bucket>/<dataset>/<table>/<load_id>.<file_id>.<ext>
-    return sorted(glob.glob(str(out / DATASET / TABLE / f"*.{fmt}")))
+    # filesystem destination layout: <bucket>/<dataset>/<table>/<load_id>.<file_id>.<ext>[.gz]
+    return sorted(glob.glob(str(out / DATASET / TABLE / f"*.{fmt}")) + glob.glob(str(out / DATASET / TABLE / f"*.{fmt}.gz")))
 
 
 # -- the runner ------------------------------------------------------------------------------------------
