@@ -24,7 +24,7 @@ PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW)$(PYSUFFIX).txt
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-warehouse bench-formats test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-warehouse bench-formats bench-dlt test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -163,9 +163,23 @@ bench-formats: $(BENCH_VENV)/.installed $(S3_VENV)/.installed
 	$(BENCH_PY) benchmarks/formats_export.py --targets local $(BENCH_ARGS)
 	PYTHONPATH=. $(S3_PY) benchmarks/formats_export.py --targets s3 $(BENCH_ARGS)
 
+# Side by side with dlt (its rest_api source to its filesystem destination, in JSON Lines, CSV and Parquet) on the
+# same sandbox: dlt lives in a venv of its own (requirements/bench-dlt.txt), never in the provider's locks; our
+# export runs in the bench venv. BENCH_ARGS=--quick for 10k records; the default sizes are 100k and 1M.
+DLT_VENV := .venv/bench-dlt
+DLT_PY   := $(DLT_VENV)/bin/python
+
+$(DLT_VENV)/.installed: requirements/bench-dlt.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(DLT_VENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(DLT_PY) -r requirements/bench-dlt.txt
+	touch $@
+
+bench-dlt: $(BENCH_VENV)/.installed $(DLT_VENV)/.installed
+	$(BENCH_PY) benchmarks/dlt_side_by_side.py --dlt-python $(DLT_PY) $(BENCH_ARGS)
+
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2 airflow-3.3-s3 airflow-2.11-s3 bench dist browser; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2 airflow-3.3-s3 airflow-2.11-s3 bench bench-dlt dist browser; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
 	cd requirements && for py in 3.10 3.12 3.13; do \
