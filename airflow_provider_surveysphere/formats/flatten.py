@@ -25,6 +25,9 @@ class Flattener:
     def __init__(self, separator: str = ".", lists: str = "json") -> None:
         self.separator = separator
         self.lists = lists
+        # Each column's path (its keys, in order) as first seen, in any record of the export: a name is one field
+        # only if every record that has it spells it the same way.
+        self._paths: dict[str, tuple[str, ...]] = {}
 
     def flatten(self, record: Any, where: str) -> dict[str, Any]:
         """The flat row of ``record``.
@@ -38,28 +41,37 @@ class Flattener:
                 where, f"is a JSON {_json_kind(record)}, not an object; CSV and Parquet need one object per record"
             )
         row: dict[str, Any] = {}
-        self._walk(record, "", row, where)
+        self._walk(record, "", (), row, where)
         return row
 
-    def _walk(self, node: Mapping[str, Any] | list[Any], prefix: str, row: dict[str, Any], where: str) -> None:
+    def _walk(
+        self, node: Mapping[str, Any] | list[Any], prefix: str, path: tuple[str, ...], row: dict[str, Any], where: str
+    ) -> None:
         items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        paths = self._paths
         for key, value in items:
             name = f"{prefix}{key}"
             if isinstance(value, Mapping) and value:
-                self._walk(value, name + self.separator, row, where)
+                self._walk(value, name + self.separator, (*path, str(key)), row, where)
                 continue
             if isinstance(value, list) and value and self.lists == "index":
-                self._walk(value, name + self.separator, row, where)
+                self._walk(value, name + self.separator, (*path, str(key)), row, where)
                 continue
             if isinstance(value, Mapping):
                 continue  # an empty object: no field, no column
-            if name in row:
+            here = (*path, str(key))
+            seen = paths.setdefault(name, here)
+            if seen != here:
                 raise SurveySphereFormatError(
                     where,
-                    f"two fields flatten to the column {name!r} (a key with {self.separator!r} in its name and a "
-                    "nested path); pick another flatten_separator",
+                    f"two fields flatten to the column {name!r} ({_spell(seen)} and {_spell(here)}: a "
+                    f"key with {self.separator!r} in its name and a nested path); pick another flatten_separator",
                 )
             row[name] = dumps(value).decode() if isinstance(value, list) else value
+
+
+def _spell(path: tuple[str, ...]) -> str:
+    return " -> ".join(repr(key) for key in path)
 
 
 def _json_kind(value: Any) -> str:

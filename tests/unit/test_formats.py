@@ -52,6 +52,29 @@ def test_a_key_with_the_separator_colliding_with_a_path_fails_naming_the_column(
         CsvEncoder(Flattener()).encode_page([record])
 
 
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [[{"a.b": 1}, {"a": {"b": 2}}]],  # two records of one page
+        [[{"a": {"b": 2}}], [{"id": 1}, {"a.b": 1}]],  # across pages, the path first
+        [[{"x": {"y.z": 1}}], [{"id": 1}, {"x.y": {"z": 2}}]],  # two keys with the separator, split differently
+    ],
+)
+def test_a_name_two_records_spell_differently_fails_naming_the_record_and_column(pages):
+    """One column must hold one field: ``a.b`` as a key in one record and as a path in another would merge two
+    different fields into one column without a word."""
+    encoder = CsvEncoder(Flattener())
+    with pytest.raises(SurveySphereFormatError, match=r"record \d of page \d .*column '(a\.b|x\.y\.z)'"):
+        for page in pages:
+            encoder.encode_page(page)
+
+
+def test_the_same_path_in_every_record_and_a_list_position_are_no_collision():
+    encoder = CsvEncoder(Flattener(lists="index"))
+    data = encoder.encode_page([{"a": {"b": 1}, "t": ["x"]}, {"a": {"b": 2}, "t": ["y", "z"]}])
+    assert read_csv(data)[0] == ["a.b", "t.0", "t.1", "_extra"]
+
+
 # -- columns and new fields ---------------------------------------------------------------------------------
 
 
