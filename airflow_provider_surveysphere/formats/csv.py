@@ -1,8 +1,8 @@
 """CSV: a header row, then one row per record; RFC 4180 quoting (the ``excel`` dialect), UTF-8.
 
 Values: ``None`` is an empty field, booleans ``true``/``false``, numbers as in JSON, lists (and anything
-nested kept whole) as JSON text. With ``formula_safe``, a text value that a spreadsheet would run as a
-formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
+nested kept whole) as JSON text. With ``formula_safe``, a text value (or header cell) that a spreadsheet would
+run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
 OWASP's CSV-injection advice says; numbers are never touched (docs/formats.md has the trade-off).
 """
 
@@ -67,10 +67,10 @@ class CsvEncoder(TabularEncoder):
             return b""
         buffer = io.StringIO()
         writer = csv.writer(buffer, dialect=self.dialect)
-        if not self._header_written:
-            writer.writerow(self.layout.header)
-            self._header_written = True
         safe = self.formula_safe
+        if not self._header_written:
+            writer.writerow(self._header())
+            self._header_written = True
         writer.writerows([csv_text(value, safe) for value in row] for row in rows)
         return buffer.getvalue().encode()
 
@@ -78,9 +78,13 @@ class CsvEncoder(TabularEncoder):
         if self._header_written or not self.layout.header:
             return b""
         buffer = io.StringIO()  # an export without records still has its header
-        csv.writer(buffer, dialect=self.dialect).writerow(self.layout.header)
+        csv.writer(buffer, dialect=self.dialect).writerow(self._header())
         self._header_written = True
         return buffer.getvalue().encode()
+
+    def _header(self) -> list[str]:
+        """The header row: the names are the records' keys, as open to formula injection as any value."""
+        return [csv_text(name, self.formula_safe) for name in self.layout.header]
 
     def schema(self) -> list[tuple[str, str | None]] | None:
         return [(name, None) for name in self.layout.header] if self.layout.fixed else None

@@ -148,6 +148,19 @@ def test_formula_safe_prefixes_text_a_spreadsheet_would_run(text):
     assert read_csv(raw)[1] == [text]
 
 
+@pytest.mark.parametrize("columns", [None, ["=HYPERLINK(\"x\")", "+q", "ok"]])
+def test_formula_safe_covers_the_header_row_whose_names_come_from_the_data(columns):
+    """Column names are the records' keys (a survey's question labels, say): a spreadsheet runs a header cell
+    ``=HYPERLINK(...)`` just like a value."""
+    record = {'=HYPERLINK("x")': 1, "+q": "-n", "ok": 2}
+    safe = CsvEncoder(Flattener(), columns, on_new_field="ignore").encode_page([record])
+    assert read_csv(safe) == [["'=HYPERLINK(\"x\")", "'+q", "ok"], ["1", "'-n", "2"]]
+    empty = CsvEncoder(Flattener(), columns, on_new_field="ignore")
+    assert read_csv(empty.finish()) == ([["'=HYPERLINK(\"x\")", "'+q", "ok"]] if columns else [])
+    raw = CsvEncoder(Flattener(), columns, on_new_field="ignore", formula_safe=False).encode_page([record])
+    assert read_csv(raw)[0] == ['=HYPERLINK("x")', "+q", "ok"]
+
+
 def test_an_export_without_records_still_has_its_header():
     assert CsvEncoder(Flattener(), columns=["id", "a.b"]).finish() == b"id,a.b,_extra\r\n"
     assert CsvEncoder(Flattener(), on_new_field="error").finish() == b""
