@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import datetime, timezone
 
 import pytest
 
@@ -184,6 +185,27 @@ def test_widening_goes_int_to_float_to_string():
     assert widen("float", "string") == widen("int", "bool") == widen("timestamp", "int") == "string"
     assert widen(None, "int") == widen("int", None) == widen("int", "int") == "int"
     assert parse_timestamp("2026-11-01T02:00:00+02:00").isoformat() == "2026-11-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "text, instant",
+    [
+        ("2026-11-01T00:00:00.5Z", datetime(2026, 11, 1, 0, 0, 0, 500000, tzinfo=timezone.utc)),  # 3.10: not 3/6
+        ("2026-11-01T00:00:00.12345z", datetime(2026, 11, 1, 0, 0, 0, 123450, tzinfo=timezone.utc)),
+        ("2026-11-01 02:00+0200", datetime(2026, 11, 1, tzinfo=timezone.utc)),  # 3.10: no +HHMM
+        ("2026-11-01T00:00:00.1234567Z", None),  # a seventh digit would be dropped: text keeps it
+        ("2026-11-01T00:00:00.123456789+00:00", None),
+        ("2026-W44-7T00:00:00Z", None),  # 3.11+ only: kept as text everywhere
+        ("2026-305T00:00:00Z", None),
+        ("2026-11-01T24:00:00Z", None),
+        ("2026-11-01T00:00:00+02:00:30", None),
+    ],
+)
+def test_timestamps_parse_alike_on_every_python_and_lose_no_digit(text, instant):
+    """The same page must give the same Parquet schema on Python 3.10 and 3.13, and a timestamp column must hold
+    the value exactly: anything the one strict form cannot hold stays text."""
+    assert parse_timestamp(text) == instant
+    assert kind_of(text) == ("timestamp" if instant else "string")
 
 
 # -- choosing the format ------------------------------------------------------------------------------------
