@@ -75,11 +75,15 @@ class CsvEncoder(TabularEncoder):
         return buffer.getvalue().encode()
 
     def finish(self) -> bytes:
-        if self._header_written or not self.layout.header:
+        waiting = self.layout.close()  # records without a field, when no record of the export had one
+        if not self.layout.header or (self._header_written and not waiting):
             return b""
-        buffer = io.StringIO()  # an export without records still has its header
-        csv.writer(buffer, dialect=self.dialect).writerow(self._header())
-        self._header_written = True
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, dialect=self.dialect)
+        if not self._header_written:  # an export without records still has its header
+            writer.writerow(self._header())
+            self._header_written = True
+        writer.writerows(waiting)
         return buffer.getvalue().encode()
 
     def _header(self) -> list[str]:

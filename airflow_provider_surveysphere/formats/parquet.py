@@ -172,11 +172,13 @@ class ParquetEncoder(TabularEncoder):
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.arrow_schema), row_group_size=len(rows))
 
     def finish(self) -> bytes:
+        self._buffer.extend(self.layout.close())  # records without a field, when no record of the export had one
         if self._writer is None:
             self._open()  # an export without records is still a valid file, with its columns
-        if self._buffer:
-            self._write_group(self._buffer)
-            self._buffer = []
+        size = self.row_group_size
+        while self._buffer:
+            self._write_group(self._buffer[:size])
+            del self._buffer[:size]
         self._writer.close()
         return self._drain.take()
 

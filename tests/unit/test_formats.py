@@ -126,6 +126,22 @@ def test_a_field_named_like_the_extra_column_is_refused():
         CsvEncoder(Flattener()).encode_page([{"_extra": 1}])
 
 
+def test_records_without_a_field_do_not_fix_an_empty_set_of_columns():
+    """A first page of ``{}`` (or of empty objects only) must not leave every later field outside the columns."""
+    encoder = CsvEncoder(Flattener(), on_new_field="error")
+    data = encoder.encode_page([{}, {"x": {}}]) + encoder.encode_page([{"a": 1}]) + encoder.finish()
+    assert read_csv(data) == [["a"], [""], [""], ["1"]]
+    extra = CsvEncoder(Flattener())
+    data = extra.encode_page([{}]) + extra.encode_page([{"a": 1, "b": {"c": 2}}]) + extra.finish()
+    assert read_csv(data) == [["a", "b.c", "_extra"], ["", "", ""], ["1", "2", ""]]
+
+
+def test_an_export_of_records_without_a_field_keeps_one_row_each():
+    encoder = CsvEncoder(Flattener())
+    data = encoder.encode_page([{}, {}]) + encoder.finish()
+    assert list(csv.DictReader(io.StringIO(data.decode(), newline=""))) == [{"_extra": ""}, {"_extra": ""}]
+
+
 # -- CSV ----------------------------------------------------------------------------------------------------
 
 
@@ -235,7 +251,9 @@ def test_a_format_the_extension_contradicts_is_refused():
      ({"flatten_separator": ""}, "flatten_separator"), ({"csv_dialect": "nope"}, "csv_dialect: is 'nope'"),
      ({"row_group_size": 0}, "row_group_size: is 0"), ({"columns": "id"}, "columns: is 'id'"),
      ({"columns": ["a", "a"]}, "'a' is listed twice"), ({"columns": [("a", "decimal")]}, "'a' has the type 'decimal'"),
-     ({"columns": [("a", "int", "x")]}, "neither a name nor")],
+     ({"columns": [("a", "int", "x")]}, "neither a name nor"),
+     ({"columns": [], "on_new_field": "ignore"}, "columns: is empty"),
+     ({"columns": [], "on_new_field": "error"}, "columns: is empty")],
 )
 def test_bad_options_are_refused_naming_the_argument(options, problem):
     with pytest.raises(SurveySphereArgumentError, match=problem):

@@ -90,3 +90,10 @@ def test_without_pyarrow_parquet_fails_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(SurveySphereArgumentError, match=r"pip install 'airflow-provider-surveysphere\[parquet\]'"):
         FormatOptions().encoder("parquet", "infer")
+
+
+def test_records_without_a_field_before_the_first_field_become_rows_of_nulls():
+    file = write([[{}, {"x": {}}], [{"a": 1}]], row_group_size=2)
+    assert file.schema_arrow == pa.schema([("a", pa.int64()), ("_extra", pa.string())])
+    assert file.read().to_pylist() == [{"a": None, "_extra": None}, {"a": None, "_extra": None}, {"a": 1, "_extra": None}]
+    assert write([[{}], [{}]]).read().to_pylist() == [{"_extra": None}, {"_extra": None}]
