@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_surveysphere.codec import dumps
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, first_unencodable, unencodable
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,16 @@ class ColumnLayout:
             if unknown:
                 self._new_fields(unknown, page)
             if extra_mode:
-                row.append(dumps(unknown).decode() if unknown else None)
+                row.append(self._extra_text(unknown, page) if unknown else None)
             rows.append(row)
         return rows
+
+    @staticmethod
+    def _extra_text(unknown: dict[str, Any], page: int) -> str:
+        try:
+            return dumps(unknown).decode()
+        except UnicodeEncodeError:
+            raise unencodable(f"page {page}", [EXTRA_COLUMN], [[first_unencodable(unknown)]]) from None
 
     def close(self) -> list[list[Any]]:
         """At the end of the export: fix the columns if no record had a field, and return the rows still waiting."""

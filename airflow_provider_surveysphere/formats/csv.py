@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from airflow_provider_surveysphere.formats.base import TabularEncoder
+from airflow_provider_surveysphere.formats.errors import unencodable
 from airflow_provider_surveysphere.formats.flatten import Flattener
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -72,7 +73,10 @@ class CsvEncoder(TabularEncoder):
             writer.writerow(self._header())
             self._header_written = True
         writer.writerows([csv_text(value, safe) for value in row] for row in rows)
-        return buffer.getvalue().encode()
+        try:
+            return buffer.getvalue().encode()
+        except UnicodeEncodeError:
+            raise unencodable(f"page {self.pages}", self.layout.header, rows) from None
 
     def finish(self) -> bytes:
         waiting = self.layout.close()  # records without a field, when no record of the export had one

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_surveysphere.codec import dumps
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, first_unencodable, unencodable
 
 LIST_MODES = ("json", "index")
 
@@ -67,7 +67,15 @@ class Flattener:
                     f"two fields flatten to the column {name!r} ({_spell(seen)} and {_spell(here)}: a "
                     f"key with {self.separator!r} in its name and a nested path); pick another flatten_separator",
                 )
-            row[name] = dumps(value).decode() if isinstance(value, list) else value
+            row[name] = _json_text(value, name, where) if isinstance(value, list) else value
+
+
+def _json_text(value: Any, name: str, where: str) -> str:
+    try:
+        return dumps(value).decode()
+    except UnicodeEncodeError:
+        raise unencodable(where, [name], [[first_unencodable(value)]]) from None
+
 
 
 def _spell(path: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
 from airflow_provider_surveysphere.formats.base import TabularEncoder
 from airflow_provider_surveysphere.formats.columns import EXTRA_COLUMN
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, unencodable
 from airflow_provider_surveysphere.formats.flatten import Flattener
 from airflow_provider_surveysphere.formats.types import convert, fits, kind_of, widen
 
@@ -168,7 +168,10 @@ class ParquetEncoder(TabularEncoder):
         for name, values in zip(self.layout.header, zip(*rows, strict=True), strict=True):
             column_type = self.types[name] or "string"
             converted = [convert(column_type, value) for value in values]
-            arrays.append(pa.array(converted, type=self._arrow_type(column_type)))
+            try:
+                arrays.append(pa.array(converted, type=self._arrow_type(column_type)))
+            except UnicodeEncodeError:
+                raise unencodable(f"a row group up to page {self.pages}", self.layout.header, rows) from None
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.arrow_schema), row_group_size=len(rows))
 
     def finish(self) -> bytes:

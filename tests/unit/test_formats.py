@@ -224,6 +224,15 @@ def test_timestamps_parse_alike_on_every_python_and_lose_no_digit(text, instant)
     assert kind_of(text) == ("timestamp" if instant else "string")
 
 
+@pytest.mark.parametrize("record", [{"id": 1, "text": "a\ud800b"}, {"id": 1, "a\udfffb": 2}, {"id": 1, "l": ["\ud800"]}, {"id": 1, "new": "\ud800"}])
+def test_a_lone_surrogate_fails_naming_page_and_column_not_as_a_bare_unicode_error(record):
+    """JSON may escape half a surrogate pair (``"\\ud800"``); UTF-8 cannot hold it, so the export must fail as a
+    permanent error naming where, not as a UnicodeEncodeError that Airflow retries."""
+    encoder = CsvEncoder(Flattener())
+    with pytest.raises(SurveySphereFormatError, match=r"page 1\b.*: column '.*': .*surrogate"):
+        encoder.encode_page([{"id": 0}, record])
+
+
 # -- choosing the format ------------------------------------------------------------------------------------
 
 

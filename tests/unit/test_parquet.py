@@ -97,3 +97,10 @@ def test_records_without_a_field_before_the_first_field_become_rows_of_nulls():
     assert file.schema_arrow == pa.schema([("a", pa.int64()), ("_extra", pa.string())])
     assert file.read().to_pylist() == [{"a": None, "_extra": None}, {"a": None, "_extra": None}, {"a": 1, "_extra": None}]
     assert write([[{}], [{}]]).read().to_pylist() == [{"_extra": None}, {"_extra": None}]
+
+
+def test_a_lone_surrogate_fails_naming_the_column():
+    encoder = ParquetEncoder(Flattener(), row_group_size=1)
+    with pytest.raises(SurveySphereFormatError, match=r"up to page 2: column 'text': 'a\\ud800b' .*surrogate"):
+        for page in ([{"text": "ok"}], [{"text": "a\ud800b"}]):
+            encoder.encode_page(page)
