@@ -12,6 +12,7 @@ value that does not fit its column fails the export naming the column, the value
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
@@ -37,6 +38,10 @@ def pyarrow_modules() -> tuple[Any, Any]:
             "pip install 'airflow-provider-surveysphere[parquet]'",
         ) from None
     return pyarrow, pyarrow.parquet
+
+
+def _text_kind(value: Any) -> str | None:
+    return "string" if isinstance(value, str) else kind_of(value)
 
 
 class _Drain:
@@ -76,6 +81,8 @@ class ParquetEncoder(TabularEncoder):
     :param on_new_field: ``"extra"``, ``"error"`` or ``"ignore"``
     :param types: declared types by column (``"int"``, ``"float"``, ``"bool"``, ``"timestamp"``, ``"string"``);
         a value that does not fit a declared type fails the export
+    :param keep_text: inferred columns whose text is stored as text, never parsed as a timestamp (an incremental
+        part's mark field: it must read back as the API sent it, and take any spelling a later record uses)
     :param row_group_size: rows per row group: with one page, what the encoder holds in memory
     :param compression: the codec inside the file: ``"zstd"``, ``"gzip"`` or None
     :param logger: where ignored fields are reported
@@ -91,6 +98,7 @@ class ParquetEncoder(TabularEncoder):
         on_new_field: str = "extra",
         *,
         types: dict[str, str] | None = None,
+        keep_text: Iterable[str] = (),
         row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
         compression: str | None = "zstd",
         logger: logging.Logger | Any = None,
@@ -100,6 +108,7 @@ class ParquetEncoder(TabularEncoder):
         self.declared = dict(types or {})
         self.declared[EXTRA_COLUMN] = "string"
         self.types: dict[str, str | None] = dict(self.declared)
+        self.keep_text = frozenset(keep_text)
         self.row_group_size = row_group_size
         self.compression = compression
         self._buffer: list[list[Any]] = []
@@ -129,8 +138,9 @@ class ParquetEncoder(TabularEncoder):
                     if not fits(current, value):
                         self._refuse(name, current, value, page, declared=name in self.declared)
                 continue
+            kind = _text_kind if name in self.keep_text else kind_of
             for value in values:
-                current = widen(current, kind_of(value))
+                current = widen(current, kind(value))
             self.types[name] = current
 
     def _refuse(self, name: str, column_type: str, value: Any, page: int, *, declared: bool) -> None:
