@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 from typing import Any
 
 from airflow_provider_surveysphere.formats.base import TabularEncoder
@@ -31,6 +32,8 @@ def csv_text(value: Any, formula_safe: bool) -> Any:
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities, which JSON cannot hold: null, as JSON Lines writes them
     return value
 
 

@@ -7,6 +7,7 @@ both: ``int`` and ``float`` at ``float``, anything else that differs at ``string
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -93,6 +94,8 @@ def convert(column_type: str, value: Any) -> Any:
     if column_type == "string":
         if isinstance(value, str):
             return value
+        if isinstance(value, float) and not math.isfinite(value):
+            return None  # NaN and infinities: null, as JSON Lines writes them (not the text "null")
         return dumps(value).decode()  # true/false, numbers as JSON writes them
     if column_type == "float":
         return float(value)

@@ -178,6 +178,13 @@ def test_formula_safe_covers_the_header_row_whose_names_come_from_the_data(colum
     assert read_csv(raw)[0] == ['=HYPERLINK("x")', "+q", "ok"]
 
 
+def test_nan_and_infinities_are_empty_fields_as_json_lines_writes_them_null():
+    """Non-standard input (``NaN``, ``Infinity``) parses to floats; JSON Lines writes null, so CSV writes an empty
+    field, not Python's ``nan``/``inf`` that no CSV reader takes for a number."""
+    data = CsvEncoder(Flattener(), on_new_field="ignore").encode_page([{"a": float("nan"), "b": float("-inf"), "c": 1.5}])
+    assert read_csv(data) == [["a", "b", "c"], ["", "", "1.5"]]
+
+
 def test_an_export_without_records_still_has_its_header():
     assert CsvEncoder(Flattener(), columns=["id", "a.b"]).finish() == b"id,a.b,_extra\r\n"
     assert CsvEncoder(Flattener(), on_new_field="error").finish() == b""

@@ -104,3 +104,9 @@ def test_a_lone_surrogate_fails_naming_the_column():
     with pytest.raises(SurveySphereFormatError, match=r"up to page 2: column 'text': 'a\\ud800b' .*surrogate"):
         for page in ([{"text": "ok"}], [{"text": "a\ud800b"}]):
             encoder.encode_page(page)
+
+
+def test_nan_widened_to_text_is_null_not_the_text_null():
+    rows = write([[{"a": "x"}, {"a": float("nan")}, {"a": float("inf")}], [{"b": 1}]]).read().to_pylist()
+    assert [row["a"] for row in rows] == ["x", None, None, None]
+    assert write([[{"a": float("nan")}]]).schema_arrow.field("a").type == pa.float64()  # a float column keeps NaN
