@@ -20,7 +20,7 @@ from airflow_provider_surveysphere.formats.base import TabularEncoder
 from airflow_provider_surveysphere.formats.columns import EXTRA_COLUMN
 from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, unencodable
 from airflow_provider_surveysphere.formats.flatten import Flattener
-from airflow_provider_surveysphere.formats.types import convert, fits, kind_of, widen
+from airflow_provider_surveysphere.formats.types import convert, exact_as_float, fits, kind_of, widen
 
 DEFAULT_ROW_GROUP_SIZE = 10_000
 SHOWN = 60
@@ -109,6 +109,7 @@ class ParquetEncoder(TabularEncoder):
         self.declared[EXTRA_COLUMN] = "string"
         self.types: dict[str, str | None] = dict(self.declared)
         self.keep_text = frozenset(keep_text)
+        self._inexact: set[str] = set()
         self.row_group_size = row_group_size
         self.compression = compression
         self._buffer: list[list[Any]] = []
@@ -140,7 +141,11 @@ class ParquetEncoder(TabularEncoder):
                 continue
             kind = _text_kind if name in self.keep_text else kind_of
             for value in values:
-                current = widen(current, kind(value))
+                current = widen(current, kind_of_value := kind(value))
+                if kind_of_value == "int" and not exact_as_float(value):
+                    self._inexact.add(name)  # a float column would round it: int and float then meet at string
+            if current == "float" and name in self._inexact:
+                current = "string"
             self.types[name] = current
 
     def _refuse(self, name: str, column_type: str, value: Any, page: int, *, declared: bool) -> None:

@@ -2,7 +2,8 @@
 
 The types are ``bool``, ``int`` (64-bit), ``float`` (64-bit), ``timestamp`` (microseconds, UTC; an ISO 8601
 string with a UTC offset or ``Z``) and ``string``. Widening: two types meet at the narrowest one that holds
-both: ``int`` and ``float`` at ``float``, anything else that differs at ``string``. A null fits every type.
+both: ``int`` and ``float`` at ``float`` (at ``string`` when one of the ints is beyond what a float holds exactly),
+anything else that differs at ``string``. A null fits every type.
 """
 
 from __future__ import annotations
@@ -84,7 +85,12 @@ def fits(column_type: str, value: Any) -> bool:
     if value is None or column_type == "string":
         return True
     kind = kind_of(value)
-    return kind == column_type or (column_type == "float" and kind == "int")
+    return kind == column_type or (column_type == "float" and kind == "int" and exact_as_float(value))
+
+
+def exact_as_float(value: int) -> bool:
+    """Whether a float holds the int ``value`` exactly (every int up to 2**53 does, 2**60 + 1 does not)."""
+    return float(value) == value
 
 
 def convert(column_type: str, value: Any) -> Any:

@@ -110,3 +110,20 @@ def test_nan_widened_to_text_is_null_not_the_text_null():
     rows = write([[{"a": "x"}, {"a": float("nan")}, {"a": float("inf")}], [{"b": 1}]]).read().to_pylist()
     assert [row["a"] for row in rows] == ["x", None, None, None]
     assert write([[{"a": float("nan")}]]).schema_arrow.field("a").type == pa.float64()  # a float column keeps NaN
+
+
+@pytest.mark.parametrize("pages", [[[{"n": 2**60 + 1}, {"n": 1.5}]], [[{"n": 1.5}], [{"n": 2**60 + 1}]],
+                                   [[{"n": 2**60 + 1}], [{"n": 0.5}]]])
+def test_an_int_a_float_cannot_hold_exactly_widens_to_text_not_to_a_rounded_float(pages):
+    """int and float meet at float, but 2**60 + 1 as a float is 2**60: widening must not change a value."""
+    file = write(pages)
+    assert file.schema_arrow.field("n").type == pa.string()
+    assert str(2**60 + 1) in file.read().column("n").to_pylist()
+
+
+def test_a_float_column_refuses_an_int_it_cannot_hold_exactly():
+    with pytest.raises(SurveySphereFormatError, match=r"page 2: column 'n': 1152921504606846977 does not fit float"):
+        write([[{"n": 1.5}], [{"n": 2**60 + 1}]], row_group_size=1)
+    with pytest.raises(SurveySphereFormatError, match="does not fit float, its declared type"):
+        write([[{"n": 2**60 + 1}]], columns=["n"], types={"n": "float"})
+    assert write([[{"n": 2**53}]], columns=["n"], types={"n": "float"}).read().column("n").to_pylist() == [2.0**53]
