@@ -25,8 +25,10 @@ class Flattener:
     def __init__(self, separator: str = ".", lists: str = "json") -> None:
         self.separator = separator
         self.lists = lists
-        # Each column's path (its keys, in order) as first seen, in any record of the export: a name is one field
-        # only if every record that has it spells it the same way.
+        # A column is one field only if every record spells it the same way. Names whose keys hold no separator
+        # cannot collide (splitting the name gives the keys back), so only the others keep their path; the rest
+        # are remembered by name: cheaper per value than a path for every column.
+        self._plain: set[str] = set()
         self._paths: dict[str, tuple[str, ...]] = {}
 
     def flatten(self, record: Any, where: str) -> dict[str, Any]:
@@ -41,33 +43,53 @@ class Flattener:
                 where, f"is a JSON {_json_kind(record)}, not an object; CSV and Parquet need one object per record"
             )
         row: dict[str, Any] = {}
-        self._walk(record, "", (), row, where)
+        self._walk(record, "", None, row, where)
         return row
 
     def _walk(
-        self, node: Mapping[str, Any] | list[Any], prefix: str, path: tuple[str, ...], row: dict[str, Any], where: str
+        self,
+        node: Mapping[str, Any] | list[Any],
+        prefix: str,
+        path: tuple[str, ...] | None,
+        row: dict[str, Any],
+        where: str,
     ) -> None:
+        """``path``: the keys so far when one of them holds the separator, else None."""
         items = node.items() if isinstance(node, Mapping) else enumerate(node)
-        paths = self._paths
+        separator, plain, paths = self.separator, self._plain, self._paths
         for key, value in items:
             name = f"{prefix}{key}"
+            odd = path
+            if odd is None and type(key) is str and separator in key:
+                odd = tuple(prefix.split(separator)[:-1]) if prefix else ()
+            if odd is not None:
+                odd = (*odd, str(key))
             if isinstance(value, Mapping) and value:
-                self._walk(value, name + self.separator, (*path, str(key)), row, where)
+                self._walk(value, name + separator, odd, row, where)
                 continue
             if isinstance(value, list) and value and self.lists == "index":
-                self._walk(value, name + self.separator, (*path, str(key)), row, where)
+                self._walk(value, name + separator, odd, row, where)
                 continue
             if isinstance(value, Mapping):
                 continue  # an empty object: no field, no column
-            here = (*path, str(key))
-            seen = paths.setdefault(name, here)
-            if seen != here:
-                raise SurveySphereFormatError(
-                    where,
-                    f"two fields flatten to the column {name!r} ({_spell(seen)} and {_spell(here)}: a "
-                    f"key with {self.separator!r} in its name and a nested path); pick another flatten_separator",
-                )
+            if odd is None:
+                plain.add(name)
+                if paths and name in paths:
+                    self._collision(name, paths[name], tuple(name.split(separator)), where)
+            else:
+                seen = paths.setdefault(name, odd)
+                if seen != odd:
+                    self._collision(name, seen, odd, where)
+                if name in plain:
+                    self._collision(name, tuple(name.split(separator)), odd, where)
             row[name] = _json_text(value, name, where) if isinstance(value, list) else value
+
+    def _collision(self, name: str, first: tuple[str, ...], second: tuple[str, ...], where: str) -> None:
+        raise SurveySphereFormatError(
+            where,
+            f"two fields flatten to the column {name!r} ({_spell(first)} and {_spell(second)}: a key with "
+            f"{self.separator!r} in its name and a nested path); pick another flatten_separator",
+        )
 
 
 def _json_text(value: Any, name: str, where: str) -> str:

@@ -70,6 +70,13 @@ def test_a_name_two_records_spell_differently_fails_naming_the_record_and_column
             encoder.encode_page(page)
 
 
+def test_collisions_inside_lists_spread_by_index_and_repeats_of_one_odd_key():
+    encoder = CsvEncoder(Flattener(lists="index"))
+    encoder.encode_page([{"t": [{"a.b": 1}], "x.y": 1}, {"t": [{"a.b": 2}], "x.y": 2}])  # the same spelling: fine
+    with pytest.raises(SurveySphereFormatError, match=r"record 1 of page 2 .*column 't\.0\.a\.b'.*'t' -> '0' -> 'a\.b'"):
+        encoder.encode_page([{"t": [{"a": {"b": 3}}]}])
+
+
 def test_the_same_path_in_every_record_and_a_list_position_are_no_collision():
     encoder = CsvEncoder(Flattener(lists="index"))
     data = encoder.encode_page([{"a": {"b": 1}, "t": ["x"]}, {"a": {"b": 2}, "t": ["y", "z"]}])
