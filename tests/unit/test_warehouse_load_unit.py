@@ -7,12 +7,17 @@ count check belongs to the transaction, so a count that disagrees with the asset
 from __future__ import annotations
 
 import io
+from importlib.metadata import version
 from typing import Any
 
 import pytest
 
-pytest.importorskip("airflow")
-warehouse = pytest.importorskip("dags_examples.surveysphere_warehouse_load")
+if version("apache-airflow").startswith("2."):
+    # Airflow 2.11 resolves the DAG's DatasetAlias schedule against a metadata database while the module is imported,
+    # and the unit tests have none (as in test_example_dags.py); the rule below does not depend on the Airflow line.
+    pytest.skip("importing the warehouse DAG needs a metadata database on Airflow 2", allow_module_level=True)
+
+from dags_examples import surveysphere_warehouse_load as warehouse
 
 
 class Cursor:
