@@ -74,6 +74,15 @@ def load_csv(cursor: Any, path: ObjectStoragePath, window_start: str, window_end
     return int(cursor.rowcount)
 
 
+def load_export(connection: Any, path: ObjectStoragePath, extra: dict[str, Any]) -> int:
+    """Load one export in one transaction, committed only if it holds as many rows as its asset event says."""
+    with connection, connection.cursor() as cursor:  # commits on success, rolls back on any error
+        rows = load_csv(cursor, path, extra["window_start"], extra["window_end"])
+        if rows != extra["records"]:  # inside the transaction: a wrong count leaves the table as it was
+            raise ValueError(f"{path}: loaded {rows} rows but its asset event says {extra['records']} records")
+    return rows
+
+
 with DAG(
     dag_id="surveysphere_warehouse_load",
     description="Load each daily SurveySphere CSV export into PostgreSQL",
@@ -98,11 +107,8 @@ with DAG(
             # COPY on this connection's cursor, not the hook's copy_expert: that one commits on a connection of its
             # own, and the delete and the copy must share one transaction.
             with closing(hook.get_conn()) as connection:
-                with connection, connection.cursor() as cursor:  # commits on success, rolls back on any error
-                    rows = load_csv(cursor, export_storage_path(uri), extra["window_start"], extra["window_end"])
+                rows = load_export(connection, export_storage_path(uri), extra)
             log.info("Loaded %d rows of %s into %s (window %s)", rows, uri, TABLE, extra["window_start"])
-            if rows != extra["records"]:
-                raise ValueError(f"{uri}: loaded {rows} rows but its asset event says {extra['records']} records")
             loaded.append({"uri": uri, "rows": rows, "window_start": extra["window_start"]})
         return loaded
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_surveysphere.codec import dumps
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, first_unencodable, unencodable
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,10 @@ NEW_FIELD_RULES = ("extra", "error", "ignore")
 
 
 class ColumnLayout:
-    """The export's columns, fixed by ``columns`` or by the first page with records, in order of first appearance.
+    """The export's columns, fixed by ``columns`` or by the first page with a field, in order of first appearance.
+
+    Records before that page have no field at all (``{}``): they wait, as a count, and become rows of nulls once
+    the columns are known (or at the end, :meth:`close`), so that an empty first page does not fix empty columns.
 
     A field outside them is handled by ``on_new_field``:
 
@@ -38,6 +41,7 @@ class ColumnLayout:
         self.names: list[str] | None = None
         self._index: dict[str, int] = {}
         self.ignored: dict[str, int] = {}
+        self._waiting = 0
         if columns is not None:
             self._fix(list(columns))
 
@@ -60,18 +64,21 @@ class ColumnLayout:
         self._index = {name: position for position, name in enumerate(names)}
 
     def rows(self, flat: list[dict[str, Any]], page: int) -> list[list[Any]]:
-        """The page's flat records as rows in :attr:`header` order; the first page with records fixes the columns.
+        """The page's flat records as rows in :attr:`header` order (after any that waited for the columns); the
+        first page with a field fixes the columns.
 
         :param flat: the page's records, flattened
         :param page: the page's number, for errors
         """
         if self.names is None:
-            if not flat:
+            names = list(dict.fromkeys(name for row in flat for name in row))
+            if not names:
+                self._waiting += len(flat)
                 return []
-            self._fix(list(dict.fromkeys(name for row in flat for name in row)))
+            self._fix(names)
         index, width = self._index, len(self._index)
         extra_mode = self.on_new_field == "extra"
-        rows = []
+        rows = self._waited()
         for record in flat:
             row: list[Any] = [None] * width
             unknown: dict[str, Any] | None = None
@@ -86,9 +93,26 @@ class ColumnLayout:
             if unknown:
                 self._new_fields(unknown, page)
             if extra_mode:
-                row.append(dumps(unknown).decode() if unknown else None)
+                row.append(self._extra_text(unknown, page) if unknown else None)
             rows.append(row)
         return rows
+
+    @staticmethod
+    def _extra_text(unknown: dict[str, Any], page: int) -> str:
+        try:
+            return dumps(unknown).decode()
+        except UnicodeEncodeError:
+            raise unencodable(f"page {page}", [EXTRA_COLUMN], [[first_unencodable(unknown)]]) from None
+
+    def close(self) -> list[list[Any]]:
+        """At the end of the export: fix the columns if no record had a field, and return the rows still waiting."""
+        if self.names is None:
+            self.names, self._index = [], {}  # no field anywhere: only _extra, or no column at all
+        return self._waited()
+
+    def _waited(self) -> list[list[Any]]:
+        count, self._waiting = self._waiting, 0
+        return [[None] * len(self.header) for _ in range(count)]
 
     def _new_fields(self, unknown: dict[str, Any], page: int) -> None:
         if self.on_new_field == "error":

@@ -1,8 +1,8 @@
 """CSV: a header row, then one row per record; RFC 4180 quoting (the ``excel`` dialect), UTF-8.
 
 Values: ``None`` is an empty field, booleans ``true``/``false``, numbers as in JSON, lists (and anything
-nested kept whole) as JSON text. With ``formula_safe``, a text value that a spreadsheet would run as a
-formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
+nested kept whole) as JSON text. With ``formula_safe``, a text value (or header cell) that a spreadsheet would
+run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, as
 OWASP's CSV-injection advice says; numbers are never touched (docs/formats.md has the trade-off).
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 from typing import Any
 
 from airflow_provider_surveysphere.formats.base import TabularEncoder
+from airflow_provider_surveysphere.formats.errors import unencodable
 from airflow_provider_surveysphere.formats.flatten import Flattener
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -30,6 +32,8 @@ def csv_text(value: Any, formula_safe: bool) -> Any:
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities, which JSON cannot hold: null, as JSON Lines writes them
     return value
 
 
@@ -67,20 +71,31 @@ class CsvEncoder(TabularEncoder):
             return b""
         buffer = io.StringIO()
         writer = csv.writer(buffer, dialect=self.dialect)
-        if not self._header_written:
-            writer.writerow(self.layout.header)
-            self._header_written = True
         safe = self.formula_safe
+        if not self._header_written:
+            writer.writerow(self._header())
+            self._header_written = True
         writer.writerows([csv_text(value, safe) for value in row] for row in rows)
-        return buffer.getvalue().encode()
+        try:
+            return buffer.getvalue().encode()
+        except UnicodeEncodeError:
+            raise unencodable(f"page {self.pages}", self.layout.header, rows) from None
 
     def finish(self) -> bytes:
-        if self._header_written or not self.layout.header:
+        waiting = self.layout.close()  # records without a field, when no record of the export had one
+        if not self.layout.header or (self._header_written and not waiting):
             return b""
-        buffer = io.StringIO()  # an export without records still has its header
-        csv.writer(buffer, dialect=self.dialect).writerow(self.layout.header)
-        self._header_written = True
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, dialect=self.dialect)
+        if not self._header_written:  # an export without records still has its header
+            writer.writerow(self._header())
+            self._header_written = True
+        writer.writerows(waiting)
         return buffer.getvalue().encode()
+
+    def _header(self) -> list[str]:
+        """The header row: the names are the records' keys, as open to formula injection as any value."""
+        return [csv_text(name, self.formula_safe) for name in self.layout.header]
 
     def schema(self) -> list[tuple[str, str | None]] | None:
         return [(name, None) for name in self.layout.header] if self.layout.fixed else None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_surveysphere.codec import dumps
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, first_unencodable, unencodable
 
 LIST_MODES = ("json", "index")
 
@@ -25,6 +25,11 @@ class Flattener:
     def __init__(self, separator: str = ".", lists: str = "json") -> None:
         self.separator = separator
         self.lists = lists
+        # A column is one field only if every record spells it the same way. Names whose keys hold no separator
+        # cannot collide (splitting the name gives the keys back), so only the others keep their path; the rest
+        # are remembered by name: cheaper per value than a path for every column.
+        self._plain: set[str] = set()
+        self._paths: dict[str, tuple[str, ...]] = {}
 
     def flatten(self, record: Any, where: str) -> dict[str, Any]:
         """The flat row of ``record``.
@@ -38,28 +43,65 @@ class Flattener:
                 where, f"is a JSON {_json_kind(record)}, not an object; CSV and Parquet need one object per record"
             )
         row: dict[str, Any] = {}
-        self._walk(record, "", row, where)
+        self._walk(record, "", None, row, where)
         return row
 
-    def _walk(self, node: Mapping[str, Any] | list[Any], prefix: str, row: dict[str, Any], where: str) -> None:
+    def _walk(
+        self,
+        node: Mapping[str, Any] | list[Any],
+        prefix: str,
+        path: tuple[str, ...] | None,
+        row: dict[str, Any],
+        where: str,
+    ) -> None:
+        """``path``: the keys so far when one of them holds the separator, else None."""
         items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        separator, plain, paths = self.separator, self._plain, self._paths
         for key, value in items:
             name = f"{prefix}{key}"
+            odd = path
+            if odd is None and type(key) is str and separator in key:
+                odd = tuple(prefix.split(separator)[:-1]) if prefix else ()
+            if odd is not None:
+                odd = (*odd, str(key))
             if isinstance(value, Mapping) and value:
-                self._walk(value, name + self.separator, row, where)
+                self._walk(value, name + separator, odd, row, where)
                 continue
             if isinstance(value, list) and value and self.lists == "index":
-                self._walk(value, name + self.separator, row, where)
+                self._walk(value, name + separator, odd, row, where)
                 continue
             if isinstance(value, Mapping):
                 continue  # an empty object: no field, no column
-            if name in row:
-                raise SurveySphereFormatError(
-                    where,
-                    f"two fields flatten to the column {name!r} (a key with {self.separator!r} in its name and a "
-                    "nested path); pick another flatten_separator",
-                )
-            row[name] = dumps(value).decode() if isinstance(value, list) else value
+            if odd is None:
+                plain.add(name)
+                if paths and name in paths:
+                    self._collision(name, paths[name], tuple(name.split(separator)), where)
+            else:
+                seen = paths.setdefault(name, odd)
+                if seen != odd:
+                    self._collision(name, seen, odd, where)
+                if name in plain:
+                    self._collision(name, tuple(name.split(separator)), odd, where)
+            row[name] = _json_text(value, name, where) if isinstance(value, list) else value
+
+    def _collision(self, name: str, first: tuple[str, ...], second: tuple[str, ...], where: str) -> None:
+        raise SurveySphereFormatError(
+            where,
+            f"two fields flatten to the column {name!r} ({_spell(first)} and {_spell(second)}: a key with "
+            f"{self.separator!r} in its name and a nested path); pick another flatten_separator",
+        )
+
+
+def _json_text(value: Any, name: str, where: str) -> str:
+    try:
+        return dumps(value).decode()
+    except UnicodeEncodeError:
+        raise unencodable(where, [name], [[first_unencodable(value)]]) from None
+
+
+
+def _spell(path: tuple[str, ...]) -> str:
+    return " -> ".join(repr(key) for key in path)
 
 
 def _json_kind(value: Any) -> str:

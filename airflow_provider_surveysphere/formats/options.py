@@ -104,6 +104,10 @@ class FormatOptions:
             raise SurveySphereArgumentError("row_group_size", f"is {self.row_group_size!r}; use a positive integer")
         if self.columns is not None:
             names, types = _parse_columns(self.columns)
+            if not names and self.on_new_field != "extra":
+                raise SurveySphereArgumentError(
+                    "columns", f"is empty: with on_new_field={self.on_new_field!r} no field could be written"
+                )
             object.__setattr__(self, "names", names)
             object.__setattr__(self, "types", types)
 

@@ -12,14 +12,15 @@ value that does not fit its column fails the export naming the column, the value
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError
 from airflow_provider_surveysphere.formats.base import TabularEncoder
 from airflow_provider_surveysphere.formats.columns import EXTRA_COLUMN
-from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError
+from airflow_provider_surveysphere.formats.errors import SurveySphereFormatError, unencodable
 from airflow_provider_surveysphere.formats.flatten import Flattener
-from airflow_provider_surveysphere.formats.types import convert, fits, kind_of, widen
+from airflow_provider_surveysphere.formats.types import convert, exact_as_float, fits, kind_of, widen
 
 DEFAULT_ROW_GROUP_SIZE = 10_000
 SHOWN = 60
@@ -37,6 +38,10 @@ def pyarrow_modules() -> tuple[Any, Any]:
             "pip install 'airflow-provider-surveysphere[parquet]'",
         ) from None
     return pyarrow, pyarrow.parquet
+
+
+def _text_kind(value: Any) -> str | None:
+    return "string" if isinstance(value, str) else kind_of(value)
 
 
 class _Drain:
@@ -76,6 +81,8 @@ class ParquetEncoder(TabularEncoder):
     :param on_new_field: ``"extra"``, ``"error"`` or ``"ignore"``
     :param types: declared types by column (``"int"``, ``"float"``, ``"bool"``, ``"timestamp"``, ``"string"``);
         a value that does not fit a declared type fails the export
+    :param keep_text: inferred columns whose text is stored as text, never parsed as a timestamp (an incremental
+        part's mark field: it must read back as the API sent it, and take any spelling a later record uses)
     :param row_group_size: rows per row group: with one page, what the encoder holds in memory
     :param compression: the codec inside the file: ``"zstd"``, ``"gzip"`` or None
     :param logger: where ignored fields are reported
@@ -91,6 +98,7 @@ class ParquetEncoder(TabularEncoder):
         on_new_field: str = "extra",
         *,
         types: dict[str, str] | None = None,
+        keep_text: Iterable[str] = (),
         row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
         compression: str | None = "zstd",
         logger: logging.Logger | Any = None,
@@ -100,6 +108,8 @@ class ParquetEncoder(TabularEncoder):
         self.declared = dict(types or {})
         self.declared[EXTRA_COLUMN] = "string"
         self.types: dict[str, str | None] = dict(self.declared)
+        self.keep_text = frozenset(keep_text)
+        self._inexact: set[str] = set()
         self.row_group_size = row_group_size
         self.compression = compression
         self._buffer: list[list[Any]] = []
@@ -129,8 +139,13 @@ class ParquetEncoder(TabularEncoder):
                     if not fits(current, value):
                         self._refuse(name, current, value, page, declared=name in self.declared)
                 continue
+            kind = _text_kind if name in self.keep_text else kind_of
             for value in values:
-                current = widen(current, kind_of(value))
+                current = widen(current, kind_of_value := kind(value))
+                if kind_of_value == "int" and not exact_as_float(value):
+                    self._inexact.add(name)  # a float column would round it: int and float then meet at string
+            if current == "float" and name in self._inexact:
+                current = "string"
             self.types[name] = current
 
     def _refuse(self, name: str, column_type: str, value: Any, page: int, *, declared: bool) -> None:
@@ -168,15 +183,20 @@ class ParquetEncoder(TabularEncoder):
         for name, values in zip(self.layout.header, zip(*rows, strict=True), strict=True):
             column_type = self.types[name] or "string"
             converted = [convert(column_type, value) for value in values]
-            arrays.append(pa.array(converted, type=self._arrow_type(column_type)))
+            try:
+                arrays.append(pa.array(converted, type=self._arrow_type(column_type)))
+            except UnicodeEncodeError:
+                raise unencodable(f"a row group up to page {self.pages}", self.layout.header, rows) from None
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.arrow_schema), row_group_size=len(rows))
 
     def finish(self) -> bytes:
+        self._buffer.extend(self.layout.close())  # records without a field, when no record of the export had one
         if self._writer is None:
             self._open()  # an export without records is still a valid file, with its columns
-        if self._buffer:
-            self._write_group(self._buffer)
-            self._buffer = []
+        size = self.row_group_size
+        while self._buffer:
+            self._write_group(self._buffer[:size])
+            del self._buffer[:size]
         self._writer.close()
         return self._drain.take()
 

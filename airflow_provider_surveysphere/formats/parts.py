@@ -1,9 +1,11 @@
 """CSV and Parquet parts of an incremental export: how they are written, and the two columns read back.
 
 The reader needs each record's ``id_key`` and ``time_key`` exactly as the API sent them, so a part is written so
-that they survive: CSV without formula safety (a ``'`` would change an id), Parquet with ``id_key`` declared text.
-A Parquet ``time_key`` of ISO 8601 text is stored as a timestamp and read back as ISO 8601 UTC text: the same
-instant (marks compare as instants), sent back in that spelling.
+that they survive: CSV without formula safety (a ``'`` would change an id), Parquet with ``id_key`` declared text
+and ``time_key`` text kept text (a number stays a number). A timestamp column would fix its type with the part's
+first row group and refuse a later mark the export accepts (no offset, a date, seven fraction digits), and would
+send the mark back respelled. Parts written before stored ISO 8601 marks as timestamps: those read back as ISO
+8601 UTC text, the same instant.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def part_encoder(output_format: str, time_key: str, id_key: str) -> RecordEncode
     if output_format == "parquet":
         from airflow_provider_surveysphere.formats.parquet import ParquetEncoder
 
-        return ParquetEncoder(Flattener(), types={id_key: "string"})
+        return ParquetEncoder(Flattener(), types={id_key: "string"}, keep_text=(time_key,))
     from airflow_provider_surveysphere.formats.jsonl import JsonLinesEncoder
 
     return JsonLinesEncoder()

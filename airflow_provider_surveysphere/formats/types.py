@@ -2,12 +2,15 @@
 
 The types are ``bool``, ``int`` (64-bit), ``float`` (64-bit), ``timestamp`` (microseconds, UTC; an ISO 8601
 string with a UTC offset or ``Z``) and ``string``. Widening: two types meet at the narrowest one that holds
-both: ``int`` and ``float`` at ``float``, anything else that differs at ``string``. A null fits every type.
+both: ``int`` and ``float`` at ``float`` (at ``string`` when one of the ints is beyond what a float holds exactly),
+anything else that differs at ``string``. A null fits every type.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_surveysphere.codec import dumps
@@ -23,15 +26,30 @@ def type_name(name: str) -> str | None:
     return name if name in TYPES else None
 
 
+# The one date-time form a timestamp column takes, matched by hand rather than by datetime.fromisoformat, whose
+# forms differ between Python 3.10 and 3.11+ (fraction digits, +HHMM, week dates): the same page must give the same
+# schema on every supported Python. At most six fraction digits: a column of microseconds must not drop a seventh.
+TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))"
+)
+
+
 def parse_timestamp(text: str) -> datetime | None:
-    """An ISO 8601 date-time with a UTC offset or ``Z``, in UTC; None for anything else (a naive time too)."""
+    """An ISO 8601 date-time with a UTC offset or ``Z`` (at most six fraction digits), in UTC; None for anything
+    else (a naive time, a date alone, a week or ordinal date too)."""
     if len(text) < 16 or text[4:5] != "-" or text[10:11] not in ("T", " "):
-        return None  # cheap refusal of most text before the parser runs
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
+        return None  # cheap refusal of most text before the expression runs
+    match = TIMESTAMP.fullmatch(text)
+    if match is None:
         return None
-    if moment.tzinfo is None:
+    year, month, day, hour, minute, second, fraction, sign, off_hours, off_minutes = match.groups()
+    try:
+        offset = timedelta(hours=int(off_hours), minutes=int(off_minutes)) if sign else timedelta(0)
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+            int((fraction or "0").ljust(6, "0")), tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+    except ValueError:  # a month 13, an hour 24, an offset of a day or more
         return None
     return moment.astimezone(timezone.utc)
 
@@ -67,7 +85,12 @@ def fits(column_type: str, value: Any) -> bool:
     if value is None or column_type == "string":
         return True
     kind = kind_of(value)
-    return kind == column_type or (column_type == "float" and kind == "int")
+    return kind == column_type or (column_type == "float" and kind == "int" and exact_as_float(value))
+
+
+def exact_as_float(value: int) -> bool:
+    """Whether a float holds the int ``value`` exactly (every int up to 2**53 does, 2**60 + 1 does not)."""
+    return float(value) == value
 
 
 def convert(column_type: str, value: Any) -> Any:
@@ -77,6 +100,8 @@ def convert(column_type: str, value: Any) -> Any:
     if column_type == "string":
         if isinstance(value, str):
             return value
+        if isinstance(value, float) and not math.isfinite(value):
+            return None  # NaN and infinities: null, as JSON Lines writes them (not the text "null")
         return dumps(value).decode()  # true/false, numbers as JSON writes them
     if column_type == "float":
         return float(value)

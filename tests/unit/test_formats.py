@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import datetime, timezone
 
 import pytest
 
@@ -50,6 +51,36 @@ def test_a_record_that_is_not_an_object_fails_naming_its_position(record, kind):
 def test_a_key_with_the_separator_colliding_with_a_path_fails_naming_the_column(record):
     with pytest.raises(SurveySphereFormatError, match=r"record 1 of page 1 .*column 'a\.b'"):
         CsvEncoder(Flattener()).encode_page([record])
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [[{"a.b": 1}, {"a": {"b": 2}}]],  # two records of one page
+        [[{"a": {"b": 2}}], [{"id": 1}, {"a.b": 1}]],  # across pages, the path first
+        [[{"x": {"y.z": 1}}], [{"id": 1}, {"x.y": {"z": 2}}]],  # two keys with the separator, split differently
+    ],
+)
+def test_a_name_two_records_spell_differently_fails_naming_the_record_and_column(pages):
+    """One column must hold one field: ``a.b`` as a key in one record and as a path in another would merge two
+    different fields into one column without a word."""
+    encoder = CsvEncoder(Flattener())
+    with pytest.raises(SurveySphereFormatError, match=r"record \d of page \d .*column '(a\.b|x\.y\.z)'"):
+        for page in pages:
+            encoder.encode_page(page)
+
+
+def test_collisions_inside_lists_spread_by_index_and_repeats_of_one_odd_key():
+    encoder = CsvEncoder(Flattener(lists="index"))
+    encoder.encode_page([{"t": [{"a.b": 1}], "x.y": 1}, {"t": [{"a.b": 2}], "x.y": 2}])  # the same spelling: fine
+    with pytest.raises(SurveySphereFormatError, match=r"record 1 of page 2 .*column 't\.0\.a\.b'.*'t' -> '0' -> 'a\.b'"):
+        encoder.encode_page([{"t": [{"a": {"b": 3}}]}])
+
+
+def test_the_same_path_in_every_record_and_a_list_position_are_no_collision():
+    encoder = CsvEncoder(Flattener(lists="index"))
+    data = encoder.encode_page([{"a": {"b": 1}, "t": ["x"]}, {"a": {"b": 2}, "t": ["y", "z"]}])
+    assert read_csv(data)[0] == ["a.b", "t.0", "t.1", "_extra"]
 
 
 # -- columns and new fields ---------------------------------------------------------------------------------
@@ -102,6 +133,22 @@ def test_a_field_named_like_the_extra_column_is_refused():
         CsvEncoder(Flattener()).encode_page([{"_extra": 1}])
 
 
+def test_records_without_a_field_do_not_fix_an_empty_set_of_columns():
+    """A first page of ``{}`` (or of empty objects only) must not leave every later field outside the columns."""
+    encoder = CsvEncoder(Flattener(), on_new_field="error")
+    data = encoder.encode_page([{}, {"x": {}}]) + encoder.encode_page([{"a": 1}]) + encoder.finish()
+    assert read_csv(data) == [["a"], [""], [""], ["1"]]
+    extra = CsvEncoder(Flattener())
+    data = extra.encode_page([{}]) + extra.encode_page([{"a": 1, "b": {"c": 2}}]) + extra.finish()
+    assert read_csv(data) == [["a", "b.c", "_extra"], ["", "", ""], ["1", "2", ""]]
+
+
+def test_an_export_of_records_without_a_field_keeps_one_row_each():
+    encoder = CsvEncoder(Flattener())
+    data = encoder.encode_page([{}, {}]) + encoder.finish()
+    assert list(csv.DictReader(io.StringIO(data.decode(), newline=""))) == [{"_extra": ""}, {"_extra": ""}]
+
+
 # -- CSV ----------------------------------------------------------------------------------------------------
 
 
@@ -123,6 +170,26 @@ def test_formula_safe_prefixes_text_a_spreadsheet_would_run(text):
     assert read_csv(safe)[1] == ["'" + text, "-5"]  # numbers are never touched
     raw = CsvEncoder(Flattener(), on_new_field="ignore", formula_safe=False).encode_page([{"t": text}])
     assert read_csv(raw)[1] == [text]
+
+
+@pytest.mark.parametrize("columns", [None, ["=HYPERLINK(\"x\")", "+q", "ok"]])
+def test_formula_safe_covers_the_header_row_whose_names_come_from_the_data(columns):
+    """Column names are the records' keys (a survey's question labels, say): a spreadsheet runs a header cell
+    ``=HYPERLINK(...)`` just like a value."""
+    record = {'=HYPERLINK("x")': 1, "+q": "-n", "ok": 2}
+    safe = CsvEncoder(Flattener(), columns, on_new_field="ignore").encode_page([record])
+    assert read_csv(safe) == [["'=HYPERLINK(\"x\")", "'+q", "ok"], ["1", "'-n", "2"]]
+    empty = CsvEncoder(Flattener(), columns, on_new_field="ignore")
+    assert read_csv(empty.finish()) == ([["'=HYPERLINK(\"x\")", "'+q", "ok"]] if columns else [])
+    raw = CsvEncoder(Flattener(), columns, on_new_field="ignore", formula_safe=False).encode_page([record])
+    assert read_csv(raw)[0] == ['=HYPERLINK("x")', "+q", "ok"]
+
+
+def test_nan_and_infinities_are_empty_fields_as_json_lines_writes_them_null():
+    """Non-standard input (``NaN``, ``Infinity``) parses to floats; JSON Lines writes null, so CSV writes an empty
+    field, not Python's ``nan``/``inf`` that no CSV reader takes for a number."""
+    data = CsvEncoder(Flattener(), on_new_field="ignore").encode_page([{"a": float("nan"), "b": float("-inf"), "c": 1.5}])
+    assert read_csv(data) == [["a", "b", "c"], ["", "", "1.5"]]
 
 
 def test_an_export_without_records_still_has_its_header():
@@ -148,6 +215,36 @@ def test_widening_goes_int_to_float_to_string():
     assert widen("float", "string") == widen("int", "bool") == widen("timestamp", "int") == "string"
     assert widen(None, "int") == widen("int", None) == widen("int", "int") == "int"
     assert parse_timestamp("2026-11-01T02:00:00+02:00").isoformat() == "2026-11-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "text, instant",
+    [
+        ("2026-11-01T00:00:00.5Z", datetime(2026, 11, 1, 0, 0, 0, 500000, tzinfo=timezone.utc)),  # 3.10: not 3/6
+        ("2026-11-01T00:00:00.12345z", datetime(2026, 11, 1, 0, 0, 0, 123450, tzinfo=timezone.utc)),
+        ("2026-11-01 02:00+0200", datetime(2026, 11, 1, tzinfo=timezone.utc)),  # 3.10: no +HHMM
+        ("2026-11-01T00:00:00.1234567Z", None),  # a seventh digit would be dropped: text keeps it
+        ("2026-11-01T00:00:00.123456789+00:00", None),
+        ("2026-W44-7T00:00:00Z", None),  # 3.11+ only: kept as text everywhere
+        ("2026-305T00:00:00Z", None),
+        ("2026-11-01T24:00:00Z", None),
+        ("2026-11-01T00:00:00+02:00:30", None),
+    ],
+)
+def test_timestamps_parse_alike_on_every_python_and_lose_no_digit(text, instant):
+    """The same page must give the same Parquet schema on Python 3.10 and 3.13, and a timestamp column must hold
+    the value exactly: anything the one strict form cannot hold stays text."""
+    assert parse_timestamp(text) == instant
+    assert kind_of(text) == ("timestamp" if instant else "string")
+
+
+@pytest.mark.parametrize("record", [{"id": 1, "text": "a\ud800b"}, {"id": 1, "a\udfffb": 2}, {"id": 1, "l": ["\ud800"]}, {"id": 1, "new": "\ud800"}])
+def test_a_lone_surrogate_fails_naming_page_and_column_not_as_a_bare_unicode_error(record):
+    """JSON may escape half a surrogate pair (``"\\ud800"``); UTF-8 cannot hold it, so the export must fail as a
+    permanent error naming where, not as a UnicodeEncodeError that Airflow retries."""
+    encoder = CsvEncoder(Flattener())
+    with pytest.raises(SurveySphereFormatError, match=r"page 1\b.*: column '.*': .*surrogate"):
+        encoder.encode_page([{"id": 0}, record])
 
 
 # -- choosing the format ------------------------------------------------------------------------------------
@@ -177,7 +274,9 @@ def test_a_format_the_extension_contradicts_is_refused():
      ({"flatten_separator": ""}, "flatten_separator"), ({"csv_dialect": "nope"}, "csv_dialect: is 'nope'"),
      ({"row_group_size": 0}, "row_group_size: is 0"), ({"columns": "id"}, "columns: is 'id'"),
      ({"columns": ["a", "a"]}, "'a' is listed twice"), ({"columns": [("a", "decimal")]}, "'a' has the type 'decimal'"),
-     ({"columns": [("a", "int", "x")]}, "neither a name nor")],
+     ({"columns": [("a", "int", "x")]}, "neither a name nor"),
+     ({"columns": [], "on_new_field": "ignore"}, "columns: is empty"),
+     ({"columns": [], "on_new_field": "error"}, "columns: is empty")],
 )
 def test_bad_options_are_refused_naming_the_argument(options, problem):
     with pytest.raises(SurveySphereArgumentError, match=problem):

@@ -111,3 +111,31 @@ def test_a_mark_field_first_seen_after_the_first_page_is_read_from_extra(tmp_pat
     hwm = read_high_water_mark(ObjectStoragePath(str(export.folder)), "submitted_at", "id")
     assert hwm.mark == T and hwm.ids_at_mark == {"dated"}
     assert export(output_format)["records"] == 0
+
+
+@pytest.mark.parametrize("later", ["2026-11-30T10:00:01", "2026-12-01", "20261130T100002Z", "2026-11-30T10:00:03.1234567Z"])
+def test_a_parquet_part_takes_every_mark_spelling_the_export_accepts_after_its_first_row_group(later):
+    """The mark field must not take a type a later record can fail: a part's first row group fixes its schema, and
+    marks the incremental export accepts (no offset, a date, the basic form, seven fraction digits) are no
+    Parquet timestamp. Kept as the API sent them, they also read back in their own spelling."""
+    from airflow_provider_surveysphere.formats.parts import part_encoder
+    from airflow_provider_surveysphere.incremental import part_records
+
+    encoder = part_encoder("parquet", "submitted_at", "id")
+    encoder.row_group_size = 1  # type: ignore[attr-defined]
+    data = b"".join(
+        encoder.encode_page(page)
+        for page in ([{"id": "007", "submitted_at": T}], [{"id": "008", "submitted_at": later}])
+    ) + encoder.finish()
+    rows = [record for _, record in part_records("part-00000001.parquet", io.BytesIO(data), "submitted_at", "id")]
+    assert rows == [{"id": "007", "submitted_at": T}, {"id": "008", "submitted_at": later}]
+
+
+def test_numeric_marks_stay_numbers_in_a_parquet_part():
+    from airflow_provider_surveysphere.formats.parts import part_encoder
+    from airflow_provider_surveysphere.incremental import part_records
+
+    encoder = part_encoder("parquet", "seq", "id")
+    data = encoder.encode_page([{"id": 1, "seq": 5}, {"id": 2, "seq": 7}]) + encoder.finish()
+    rows = [record for _, record in part_records("p.parquet", io.BytesIO(data), "seq", "id")]
+    assert rows == [{"id": "1", "seq": 5}, {"id": "2", "seq": 7}]

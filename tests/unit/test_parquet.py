@@ -90,3 +90,40 @@ def test_without_pyarrow_parquet_fails_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(SurveySphereArgumentError, match=r"pip install 'airflow-provider-surveysphere\[parquet\]'"):
         FormatOptions().encoder("parquet", "infer")
+
+
+def test_records_without_a_field_before_the_first_field_become_rows_of_nulls():
+    file = write([[{}, {"x": {}}], [{"a": 1}]], row_group_size=2)
+    assert file.schema_arrow == pa.schema([("a", pa.int64()), ("_extra", pa.string())])
+    assert file.read().to_pylist() == [{"a": None, "_extra": None}, {"a": None, "_extra": None}, {"a": 1, "_extra": None}]
+    assert write([[{}], [{}]]).read().to_pylist() == [{"_extra": None}, {"_extra": None}]
+
+
+def test_a_lone_surrogate_fails_naming_the_column():
+    encoder = ParquetEncoder(Flattener(), row_group_size=1)
+    with pytest.raises(SurveySphereFormatError, match=r"up to page 2: column 'text': 'a\\ud800b' .*surrogate"):
+        for page in ([{"text": "ok"}], [{"text": "a\ud800b"}]):
+            encoder.encode_page(page)
+
+
+def test_nan_widened_to_text_is_null_not_the_text_null():
+    rows = write([[{"a": "x"}, {"a": float("nan")}, {"a": float("inf")}], [{"b": 1}]]).read().to_pylist()
+    assert [row["a"] for row in rows] == ["x", None, None, None]
+    assert write([[{"a": float("nan")}]]).schema_arrow.field("a").type == pa.float64()  # a float column keeps NaN
+
+
+@pytest.mark.parametrize("pages", [[[{"n": 2**60 + 1}, {"n": 1.5}]], [[{"n": 1.5}], [{"n": 2**60 + 1}]],
+                                   [[{"n": 2**60 + 1}], [{"n": 0.5}]]])
+def test_an_int_a_float_cannot_hold_exactly_widens_to_text_not_to_a_rounded_float(pages):
+    """int and float meet at float, but 2**60 + 1 as a float is 2**60: widening must not change a value."""
+    file = write(pages)
+    assert file.schema_arrow.field("n").type == pa.string()
+    assert str(2**60 + 1) in file.read().column("n").to_pylist()
+
+
+def test_a_float_column_refuses_an_int_it_cannot_hold_exactly():
+    with pytest.raises(SurveySphereFormatError, match=r"page 2: column 'n': 1152921504606846977 does not fit float"):
+        write([[{"n": 1.5}], [{"n": 2**60 + 1}]], row_group_size=1)
+    with pytest.raises(SurveySphereFormatError, match="does not fit float, its declared type"):
+        write([[{"n": 2**60 + 1}]], columns=["n"], types={"n": "float"})
+    assert write([[{"n": 2**53}]], columns=["n"], types={"n": "float"}).read().column("n").to_pylist() == [2.0**53]
