@@ -182,6 +182,8 @@ class ConcurrentFetcher:
         """The answer to ``request``, the request of page ``index``; the loop asks for the pages in order."""
         fingerprint = request.fingerprint()
         with self._condition:
+            if self._closed:  # closed from another thread between two pages: start nothing
+                raise SurveySpherePagingStopped()
             self._reading = max(self._reading, index)
             slot = self._slots.get(index)
             if slot is not None and slot.fingerprint != fingerprint:

@@ -409,6 +409,26 @@ def test_closing_stops_requests_waiting_to_be_sent():
     assert list(records) == [1]  # the rest of the page already read, and no more
 
 
+@pytest.mark.parametrize("max_concurrency", [1, 4])
+def test_closing_from_another_thread_ends_the_consumer_s_wait_and_the_requests(max_concurrency):
+    gate = Gate()
+    paginator = Recording(gate, "items", pagination=PageNumberPagination(page_size=2), records_key="data",
+                          max_concurrency=max_concurrency)
+    records = iter(paginator)
+    gate.release(1)
+    assert [next(records), next(records)] == [1, 1]
+    consumer, outcome = run_in_thread(lambda: list(records))  # waits for page 2, held at the gate
+    assert wait_until(lambda: gate.waiting == max_concurrency)
+    paginator.close()  # from this thread, while the consumer's thread is inside the paging
+    assert page_threads() == []
+    consumer.join(5)
+    assert not consumer.is_alive() and isinstance(outcome[0], SurveySpherePagingStopped)
+    sent = list(gate.sent)
+    gate.open()
+    time.sleep(0.05)
+    assert gate.sent == sent and sorted(sent) == list(range(1, max_concurrency + 2))  # page 1, the pages in flight, none after
+
+
 # -- defect 9: finishing does not wait, and sends nothing more ------------------------------------------------
 
 def throttled_sender(throttle: Throttle, wait: Callable[[], None], last: int, waiting_page: int):
