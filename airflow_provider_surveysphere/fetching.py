@@ -196,7 +196,7 @@ class ConcurrentFetcher:
                 self._awaiting = index
                 self._condition.wait()
             self._awaiting = None
-            if not slot.done:  # closed from another thread while the loop waited
+            if self._closed:  # closed from another thread while the loop waited (its slot is gone)
                 raise SurveySpherePagingStopped()
             del self._slots[index]
         self.handoff("read", index)
