@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_surveysphere import stopping
 from airflow_provider_surveysphere.connection import origin_of
 from airflow_provider_surveysphere.exceptions import SurveySphereAPIError, SurveySphereForeignHostError
 
@@ -107,6 +108,7 @@ class SurveySphereBearerAuth(AuthBase):
         self.invalidate(_bearer_token(request))
         response.content  # noqa: B018 - drain the body so that the connection can be reused
         response.close()
+        stopping.check_current()  # the paging stopped: neither a new token nor the re-send is wanted
         problem = _unreplayable(request)
         if problem is not None:
             raise SurveySphereAPIError(
@@ -119,6 +121,7 @@ class SurveySphereBearerAuth(AuthBase):
         log.info("SurveySphere answered 401 to %s %s; renewing the token and re-sending once", method, path)
         # A redirect after the re-send is built by requests from the original request's headers.
         request.headers["Authorization"] = f"Bearer {self.get_token()}"
+        stopping.check_current()  # the paging stopped while the new token was fetched
         retry = request.copy()
         setattr(retry, _RESENT, True)
         second: requests.Response = response.connection.send(retry, **kwargs)

@@ -182,6 +182,8 @@ class ConcurrentFetcher:
         """The answer to ``request``, the request of page ``index``; the loop asks for the pages in order."""
         fingerprint = request.fingerprint()
         with self._condition:
+            if self._closed:  # closed from another thread between two pages: start nothing
+                raise SurveySpherePagingStopped()
             self._reading = max(self._reading, index)
             slot = self._slots.get(index)
             if slot is not None and slot.fingerprint != fingerprint:
@@ -194,7 +196,7 @@ class ConcurrentFetcher:
                 self._awaiting = index
                 self._condition.wait()
             self._awaiting = None
-            if not slot.done:  # closed from another thread while the loop waited
+            if self._closed:  # closed from another thread while the loop waited (its slot is gone)
                 raise SurveySpherePagingStopped()
             del self._slots[index]
         self.handoff("read", index)

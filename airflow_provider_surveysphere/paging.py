@@ -152,7 +152,8 @@ class Paginator(Iterator[Any]):
         )
         self.first = self.strategy.first_request(PageRequest(endpoint, dict(params or {}), json, data))
         self._progress = _Progress()
-        self._walks: weakref.WeakSet[Generator[Page, None, None]] = weakref.WeakSet()
+        # Each running walk and its fetcher: close() stops the fetcher itself, which works from any thread.
+        self._walks: weakref.WeakKeyDictionary[Generator[Page, None, None], Fetcher] = weakref.WeakKeyDictionary()
         # chain.from_iterable walks each page's list in C: no Python frame per record.
         self._records = chain.from_iterable(page.records for page in self.iter_pages())
 
@@ -182,15 +183,27 @@ class Paginator(Iterator[Any]):
 
     def close(self) -> None:
         """Stop: nothing more is sent, and the fetcher's threads have ended when this returns (a request already
-        on the wire is waited for). Iterating afterwards gives at most the rest of the page already read."""
-        for walk in list(self._walks):
-            walk.close()
+        on the wire is waited for). Iterating afterwards gives at most the rest of the page already read.
+
+        It may be called from another thread than the consumer's: a consumer waiting for a page then gets
+        :class:`~airflow_provider_surveysphere.exceptions.SurveySpherePagingStopped` at once."""
+        for walk, fetcher in list(self._walks.items()):
+            # Stop the fetcher first: a generator running in another thread (its consumer waiting for a page)
+            # cannot be closed, but its fetcher can, and the wait ends in that thread.
+            fetcher.close(wait=False)
+            try:
+                walk.close()
+            except ValueError as exc:
+                if "already executing" not in str(exc):
+                    raise
+            fetcher.close(wait=True)
 
     def iter_pages(self) -> Iterator[Page]:
         """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
-        walk = _walk(self.new_fetcher(), self.strategy, self.first, self.records_key, self.max_pages,
-                     self.max_empty_pages, self._progress)
-        self._walks.add(walk)
+        fetcher = self.new_fetcher()
+        walk = _walk(fetcher, self.strategy, self.first, self.records_key, self.max_pages, self.max_empty_pages,
+                     self._progress)
+        self._walks[walk] = fetcher
         return walk
 
     def new_fetcher(self) -> Fetcher:

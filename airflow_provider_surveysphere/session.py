@@ -10,6 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from airflow_provider_surveysphere import stopping
 from airflow_provider_surveysphere.exceptions import (
     SurveySphereConfigError,
     SurveySphereRetryAfterTooLongError,
@@ -72,6 +73,7 @@ class CappedRetry(Retry):
         Without this, a host that does not resolve or a refused port shows nothing until every retry has
         been spent (some 16 s with the default five).
         """
+        stopping.check_current()  # the paging stopped: no retry is wanted (the token request's included)
         new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when none is left
         if error is not None and response is None and _pool is not None:
             proxy = getattr(_pool, "proxy", None)  # urllib3's Url of the proxy the pool goes through
@@ -89,7 +91,14 @@ class CappedRetry(Retry):
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         if self.throttle is None:
-            return super().sleep(response)
+            stop = stopping.current()
+            if stop is None:
+                return super().sleep(response)
+            # The token request of a paging's thread: urllib3's own sleep would not end on the stop.
+            retry_after = self.get_retry_after(response) if response is not None and (
+                self.respect_retry_after_header) else None
+            stop.sleep(retry_after or self.get_backoff_time())
+            return None
         retry_after = None
         if response is not None:
             retry_after = self.get_retry_after(response) if self.respect_retry_after_header else None

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
+from airflow_provider_surveysphere import stopping
+
 if TYPE_CHECKING:
     from airflow_provider_surveysphere.stopping import Stop
 
@@ -71,7 +73,7 @@ class Throttle:
 
     def _stop_of_thread(self, stack: ExitStack) -> Stop | None:
         """This thread's stop, registered in ``stack`` to wake the condition; call with the condition held."""
-        stop: Stop | None = getattr(self._local, "stop", None)
+        stop: Stop | None = stopping.current()
         if stop is not None:
             stack.enter_context(stop.waking(self._wake))
         return stop
@@ -97,16 +99,12 @@ class Throttle:
 
         :param stop: the paging's stop signal
         """
-        previous = getattr(self._local, "stop", None)
-        self._local.stop = stop
-        try:
+        with stopping.honoured(stop):
             yield
-        finally:
-            self._local.stop = previous
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` before a retry (the backoff); a stop set meanwhile ends the wait and raises."""
-        stop: Stop | None = getattr(self._local, "stop", None)
+        stop: Stop | None = stopping.current()
         if stop is None:
             time.sleep(max(seconds, 0.0))
             return

@@ -279,3 +279,29 @@ def test_the_operator_refuses_concurrency_for_such_strategies_when_the_dag_is_pa
     with pytest.raises(SurveySphereArgumentError, match="CursorPagination"):
         SurveySphereOperator(task_id="export", endpoint="api/items", pagination=CursorPagination(),
                              max_concurrency=2)
+
+
+def test_the_token_request_s_backoff_ends_when_the_paging_stops(sandbox, sandbox_hook):
+    from airflow_provider_surveysphere.exceptions import SurveySpherePagingStopped
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+
+    sandbox.config.update({"token_endpoint_failures": 4})
+    sandbox_hook.backoff_factor = 30  # the token request's second retry waits 60 s (capped at max_retry_wait)
+    send_page = sandbox_hook.paginate(ENDPOINT).send
+    stop = Stop()
+
+    def token_requests() -> int:
+        return len([record for record in sandbox.request_log if record.path == "/connect/token"])
+
+    def stop_once_waiting() -> None:  # the first retry leaves at once; the second waits
+        while token_requests() < 2:
+            time.sleep(0.001)
+        stop.set()
+
+    stopper = threading.Thread(target=stop_once_waiting)
+    stopper.start()
+    with pytest.raises(SurveySpherePagingStopped):
+        send_page(PageRequest(ENDPOINT), stop)
+    stopper.join()
+    assert token_requests() == 2 and data_requests(sandbox) == []

@@ -409,6 +409,39 @@ def test_closing_stops_requests_waiting_to_be_sent():
     assert list(records) == [1]  # the rest of the page already read, and no more
 
 
+def test_nothing_waits_to_be_sent_while_the_last_page_is_consumed():
+    gate = Gate(body=lambda n: {"data": [n]})  # page 1 is short: the last
+    paginator = Recording(gate, "items", pagination=PageNumberPagination(page_size=2), records_key="data",
+                          max_concurrency=2)
+    records = iter(paginator)
+    gate.release(1)
+    assert next(records) == 1  # the last page is being consumed: the iteration has not ended
+    # Page 2, fetched ahead, gave up at the gate at once (or was never sent), before the consumer is done.
+    assert wait_until(lambda: page_threads() == [])
+    assert sorted(gate.sent) in ([1], [1, 2])
+    assert list(records) == []
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 4])
+def test_closing_from_another_thread_ends_the_consumer_s_wait_and_the_requests(max_concurrency):
+    gate = Gate()
+    paginator = Recording(gate, "items", pagination=PageNumberPagination(page_size=2), records_key="data",
+                          max_concurrency=max_concurrency)
+    records = iter(paginator)
+    gate.release(1)
+    assert [next(records), next(records)] == [1, 1]
+    consumer, outcome = run_in_thread(lambda: list(records))  # waits for page 2, held at the gate
+    assert wait_until(lambda: gate.waiting == max_concurrency)
+    paginator.close()  # from this thread, while the consumer's thread is inside the paging
+    assert page_threads() == []
+    consumer.join(5)
+    assert not consumer.is_alive() and isinstance(outcome[0], SurveySpherePagingStopped)
+    sent = list(gate.sent)
+    gate.open()
+    time.sleep(0.05)
+    assert gate.sent == sent and sorted(sent) == list(range(1, max_concurrency + 2))  # page 1, the pages in flight, none after
+
+
 # -- defect 9: finishing does not wait, and sends nothing more ------------------------------------------------
 
 def throttled_sender(throttle: Throttle, wait: Callable[[], None], last: int, waiting_page: int):
@@ -469,9 +502,35 @@ def test_a_failure_reaches_the_caller_while_another_page_waits_and_the_workers_a
     thread, outcome = run_in_thread(lambda: list(paginator))
     thread.join(60)
     assert not thread.is_alive() and isinstance(outcome[0], SurveySphereClientError)
-    assert all(worker.daemon for worker in page_threads())  # none of them could hold the process at exit
     assert wait_until(lambda: page_threads() == [])  # the waiting one gave up when the export failed
     assert sorted(send.sent) == [1, 2, 3]
+
+
+def test_a_failure_reaches_the_caller_while_a_request_is_on_the_wire_in_a_daemon_worker():
+    on_the_wire = threading.Event()  # page 3's answer, which no stop can hasten
+    answer = threading.Event()
+
+    def send(request: PageRequest, stop: Stop) -> FakeResponse:
+        number = request.params["page"]
+        if number == 3:
+            on_the_wire.set()
+            answer.wait(60)
+        if number == 2:
+            assert on_the_wire.wait(10)
+            raise SurveySphereClientError("GET", "/items", 400)
+        return FakeResponse({"data": [number]})
+
+    paginator = Paginator(send, "items", pagination=PageNumberPagination(page_size=1), records_key="data",
+                          max_concurrency=2)
+    try:
+        thread, outcome = run_in_thread(lambda: list(paginator))
+        thread.join(30)  # a liveness bound: page 3's answer comes only once the caller has the failure
+        assert not thread.is_alive() and isinstance(outcome[0], SurveySphereClientError)
+        workers = page_threads()
+        assert workers and all(worker.daemon for worker in workers)  # page 3's cannot hold the process at exit
+    finally:
+        answer.set()
+    assert wait_until(lambda: page_threads() == [])
 
 
 def test_the_throttle_s_waits_end_when_the_stop_is_set():

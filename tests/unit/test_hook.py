@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -525,3 +527,43 @@ def test_the_page_sender_sends_nothing_once_the_paging_stopped(hook, mocked_api)
     with pytest.raises(SurveySpherePagingStopped):
         send_page(PageRequest("api/items"), stop)
     assert len([call for call in mocked_api.calls if call.request.url.startswith(f"{BASE_URL}/api/")]) == 1
+
+
+def test_a_401_is_not_re_sent_once_the_paging_stopped_while_the_new_token_was_fetched(hook, mocked):
+    from airflow_provider_surveysphere.exceptions import SurveySpherePagingStopped
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+
+    stop = Stop()
+
+    def new_token(request: Any) -> tuple[int, dict[str, str], str]:
+        stop.set()  # the consumer leaves while the refused token is being replaced
+        return 200, {}, json.dumps(token_answer("new"))
+
+    mocked.post(TOKEN_URL, json=token_answer("old"))
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=new_token)
+    mocked.get(f"{BASE_URL}/api/items", status=401)
+    send_page = hook.paginate("api/items").send
+    with pytest.raises(SurveySpherePagingStopped):
+        send_page(PageRequest("api/items"), stop)
+    assert len([call for call in mocked.calls if call.request.url.startswith(f"{BASE_URL}/api/")]) == 1
+
+
+def test_the_token_request_is_not_retried_once_the_paging_stopped(hook, mocked):
+    from airflow_provider_surveysphere.exceptions import SurveySpherePagingStopped
+    from airflow_provider_surveysphere.page import PageRequest
+    from airflow_provider_surveysphere.stopping import Stop
+
+    stop = Stop()
+
+    def unavailable(request: Any) -> tuple[int, dict[str, str], str]:
+        stop.set()  # the consumer leaves while the token endpoint asks to come back later
+        return 503, {"Retry-After": "1"}, "{}"
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=unavailable)
+    mocked.get(f"{BASE_URL}/api/items", json=[{"id": 1}])
+    send_page = hook.paginate("api/items").send
+    with pytest.raises(SurveySpherePagingStopped):
+        send_page(PageRequest("api/items"), stop)
+    assert len(token_calls(mocked)) == 1  # no retry after the stop (nor a wait for Retry-After)
+    assert not [call for call in mocked.calls if call.request.url.startswith(f"{BASE_URL}/api/")]
