@@ -210,17 +210,23 @@ def test_a_permanent_error_mid_flight_stops_the_export_and_leaves_no_file(sandbo
         output_path=str(tmp_path / "out" / "responses.jsonl"), max_concurrency=4,
     )
     operator.hook = sandbox_hook
-    outcome: list[BaseException] = []
-    export = threading.Thread(target=lambda: outcome.extend(_raised(lambda: operator.execute({}))))
+    checks: dict[str, bool] = {}
+
+    def control() -> None:
+        # In a thread of its own: the export runs in the test's thread (Airflow 2.11's execute guard is per thread).
+        with gate:
+            checks["pages 5-8 wait"] = gate.wait_for(lambda: sorted(arrived) == list(range(1, 9)), timeout=30)
+        fetcher = fetchers[-1]
+        release(7)
+        checks["page 7's failure is known to the fetcher"] = _eventually(lambda: fetcher.state().busy == 3)
+        release(5, 6, 8)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
+
+    controller = threading.Thread(target=control, daemon=True)
     release(1, 2, 3, 4)
-    export.start()
-    with gate:
-        assert gate.wait_for(lambda: sorted(arrived) == list(range(1, 9)), timeout=30)  # pages 5-8 wait
-    fetcher = fetchers[-1]
-    release(7)
-    assert _eventually(lambda: fetcher.state().busy == 3)  # page 7's failure is known to the fetcher
-    release(5, 6, 8)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
-    export.join(30)
+    controller.start()
+    outcome = _raised(lambda: operator.execute({}))
+    controller.join(30)
+    assert checks == {"pages 5-8 wait": True, "page 7's failure is known to the fetcher": True}
     assert len(outcome) == 1 and isinstance(outcome[0], SurveySphereClientError) and "answered 400" in str(outcome[0])
     assert list((tmp_path / "out").iterdir()) == []  # no file, no partial file
     # Nothing past page 8 was asked for after page 7 failed (without the stop, pages 9 and 10 would have been).
