@@ -36,6 +36,7 @@ from airflow_provider_surveysphere.sandbox.server import DEFAULT_START
 from airflow_provider_surveysphere.token import TokenCache
 
 from tests.unit.conftest import BASE_URL
+from tests.unit.test_fetching import wait_until
 
 ENDPOINT = "api/v1/surveys/srv-0001/responses"
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -218,7 +219,7 @@ def test_a_permanent_error_mid_flight_stops_the_export_and_leaves_no_file(sandbo
             checks["pages 5-8 wait"] = gate.wait_for(lambda: sorted(arrived) == list(range(1, 9)), timeout=30)
         fetcher = fetchers[-1]
         release(7)
-        checks["page 7's failure is known to the fetcher"] = _eventually(lambda: fetcher.state().busy == 3)
+        checks["page 7's failure is known to the fetcher"] = wait_until(lambda: fetcher.state().busy == 3, seconds=30)
         release(5, 6, 8)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
 
     controller = threading.Thread(target=control, daemon=True)
@@ -241,15 +242,6 @@ def _raised(function) -> list[BaseException]:
     except BaseException as exc:  # noqa: BLE001 - handed to the test
         return [exc]
     return []
-
-
-def _eventually(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
 
 
 def test_the_export_file_is_byte_identical_to_a_sequential_one(sandbox, sandbox_hook, tmp_path: Path):
