@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pytest
 from responses import matchers
 
 from airflow_provider_surveysphere import codec
+from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import (
     CursorPagination,
@@ -26,6 +27,8 @@ from airflow_provider_surveysphere.pagination import (
     PageRequest,
     Pagination,
 )
+from airflow_provider_surveysphere.sandbox import SandboxConfig, SandboxServer
+from airflow_provider_surveysphere.token import TokenCache
 
 from tests.unit.conftest import BASE_URL
 
@@ -300,3 +303,42 @@ def test_split_records_is_none_without_a_list_of_records_and_raw_otherwise():
     body, records = codec.split_records(b' [ 1 ,\r\n {"a" : 2} ] ', None)
     assert body is records and [bytes(r) for r in records] == [b"1", b'{"a" : 2}']
     assert all(isinstance(record, msgspec.Raw) for record in records)
+
+
+@pytest.fixture
+def pretty_sandbox_hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SandboxServer, SurveySphereHook]]:
+    from airflow_provider_surveysphere.sandbox.server import DEFAULT_START
+
+    config = SandboxConfig(responses_per_survey=2_000, start=DEFAULT_START, indent=2)
+    with SandboxServer(config=config) as sandbox:
+        monkeypatch.setenv("AIRFLOW_CONN_SURVEYSPHERE_DEFAULT", json.dumps({
+            "conn_type": "surveysphere", "host": sandbox.base_url, "login": "sandbox-client",
+            "password": "sandbox-secret", "extra": {"max_retries": 10},
+        }))
+        hook = SurveySphereHook(token_cache=TokenCache(), max_retry_wait=5)
+        hook.backoff_factor = hook.backoff_jitter = 0
+        yield sandbox, hook
+        hook.close()
+
+
+def test_a_raw_export_of_pretty_printed_pages_is_the_same_file_at_any_concurrency(pretty_sandbox_hook, tmp_path):
+    """The sandbox pretty-prints (``indent=2``); answers overtake each other at N=8; the files are byte-identical,
+    and hold the server's spelling (``"id": "...``) one record a line, the same records as a decoded export."""
+    from tests.unit.test_concurrent_paging import ENDPOINT, window
+
+    sandbox, hook = pretty_sandbox_hook
+    sandbox.config.update({"latency": 0.002, "latency_jitter": 0.01})
+    files = {}
+    for name, cls, concurrency in (("raw1", SurveySphereOperator, 1), ("raw8", SurveySphereOperator, 8),
+                                   ("decoded", DecodingOperator, 8)):
+        op = cls(task_id="export", endpoint=ENDPOINT, query_params=window(1_050),
+                 pagination=PageNumberPagination(page_size=100, total_pages_key="totalPages"), records_key="data",
+                 output_path=str(tmp_path / f"{name}.jsonl"), max_concurrency=concurrency)
+        op.hook = hook
+        assert (op.execute({})["records"], op.export_result["pages"]) == (1_050, 11)
+        files[name] = (tmp_path / f"{name}.jsonl").read_bytes()
+    assert sandbox.stats["max_concurrent"] >= 2
+    assert files["raw1"] == files["raw8"]
+    lines = files["raw1"].splitlines()
+    assert len(lines) == 1_050 and lines[0].startswith(b'{      "id": "')  # the server's spaces, not its line breaks
+    assert [json.loads(line) for line in lines] == [json.loads(line) for line in files["decoded"].splitlines()]
