@@ -76,20 +76,20 @@ def _next_of(index: int, pages: int) -> str:
 
 
 def _page_number_body(records: str, index: int, pages: int) -> str:
-    return '{\n "totalPages" : %d,\n "data" : %s\n}' % (pages, records)
+    return f'{{\n "totalPages" : {pages},\n "data" : {records}\n}}'
 
 
 def _offset_body(records: str, index: int, pages: int) -> str:
-    return '{"total": %d, "data": %s, "extra": [1, {"x": null}]}' % (10**6, records)
+    return f'{{"total": {10**6}, "data": {records}, "extra": [1, {{"x": null}}]}}'
 
 
 def _cursor_body(records: str, index: int, pages: int) -> str:
     cursor = json.dumps(f"c\u00e9{index + 1}") if index + 1 < pages else '""'
-    return '{"meta": {"count": 9, "next_cursor": %s}, "result": {"items": %s, "n": 1}}' % (cursor, records)
+    return f'{{"meta": {{"count": 9, "next_cursor": {cursor}}}, "result": {{"items": {records}, "n": 1}}}}'
 
 
 def _next_link_body(records: str, index: int, pages: int) -> str:
-    return '{\r\n"links":{"next":%s},\r\n"data":%s}' % (_next_of(index, pages), records)
+    return f'{{\r\n"links":{{"next":{_next_of(index, pages)}}},\r\n"data":{records}}}'
 
 
 def _callable_strategy(size: int) -> Callable[[Any], Any]:
@@ -124,12 +124,12 @@ STRATEGIES = [
     ),
     Strategy(
         "CallablePagination", _callable_strategy, "data",
-        lambda records, index, pages: '{"data":%s,"cursor":%s}' % (records, index + 1 if index + 1 < pages else "null"),
+        lambda records, index, pages: f'{{"data":{records},"cursor":{index + 1 if index + 1 < pages else "null"}}}',
         lambda index, size: _query(cursor=index) if index else NO_QUERY,
     ),
     Strategy(
         "SinglePage", lambda size: None, "result.items",
-        lambda records, index, pages: '{"result": {"items": %s}}' % records, lambda index, size: [],
+        lambda records, index, pages: f'{{"result": {{"items": {records}}}}}', lambda index, size: [],
     ),
 ]
 
@@ -283,7 +283,7 @@ def test_a_raw_export_counts_and_reports_progress(hook, mocked_api, tmp_path, ca
     monkeypatch.setattr(
         operator_module, "ExportProgress", lambda _: ExportProgress(logging.getLogger("progress-test"), every_pages=1)
     )
-    pages = [['{"id": %d}' % (page * 3 + i) for i in range(3 if page < 3 else 2)] for page in range(4)]
+    pages = [[f'{{"id": {page * 3 + i}}}' for i in range(3 if page < 3 else 2)] for page in range(4)]
     size = _mock(mocked_api, STRATEGIES[0], pages, ",\n")
     op = SurveySphereOperator(task_id="export", endpoint="api/v1/items", pagination=STRATEGIES[0].pagination(size),
                               records_key="data", output_path=str(tmp_path / "out.jsonl"))
