@@ -342,3 +342,13 @@ def test_a_raw_export_of_pretty_printed_pages_is_the_same_file_at_any_concurrenc
     lines = files["raw1"].splitlines()
     assert len(lines) == 1_050 and lines[0].startswith(b'{      "id": "')  # the server's spaces, not its line breaks
     assert [json.loads(line) for line in lines] == [json.loads(line) for line in files["decoded"].splitlines()]
+
+
+@pytest.mark.parametrize("control", [bytes([code]) for code in range(32)], ids=lambda c: f"0x{c[0]:02x}")
+def test_a_raw_control_character_in_a_string_is_refused_so_line_breaks_outside_strings_are_whitespace(control):
+    """What removing CR and LF relies on: msgspec refuses every raw control character inside a string, so a body
+    that splits has none there (and one that does not split is decoded, and refused as not JSON)."""
+    content = b'{"data": [{"t": "a' + control + b'b"}]}'
+    assert codec.split_records(content, "data") is None
+    with pytest.raises(ValueError):
+        codec.loads(content)
