@@ -352,3 +352,12 @@ def test_a_raw_control_character_in_a_string_is_refused_so_line_breaks_outside_s
     assert codec.split_records(content, "data") is None
     with pytest.raises(ValueError):
         codec.loads(content)
+
+
+def test_a_number_beyond_a_double_keeps_its_spelling_raw_and_is_null_decoded(hook, mocked_api, tmp_path):
+    """The one documented difference in values (docs/formats.md): no double holds 1e400."""
+    mocked_api.get(URL, body='{"result": {"items": [{"n": 1e400, "m": -1E+999}]}}', content_type="application/json")
+    _export(hook, SurveySphereOperator, STRATEGIES[-1], 1, tmp_path / "raw.jsonl")
+    _export(hook, DecodingOperator, STRATEGIES[-1], 1, tmp_path / "decoded.jsonl")
+    assert (tmp_path / "raw.jsonl").read_bytes() == b'{"n": 1e400, "m": -1E+999}\n'
+    assert (tmp_path / "decoded.jsonl").read_bytes() == b'{"n":null,"m":null}\n'
