@@ -64,8 +64,20 @@ class Pagination(ABC):
     #: Whether :meth:`next_request` or :meth:`total_pages` read the values of ``page.records`` (the last
     #: record's id, say). An export that writes records unchanged gets them as raw JSON bytes otherwise; the
     #: strategies here read only the body's other fields, the headers and the number of records, and say False.
-    #: A strategy of your own that reads record values keeps True (a subclass of one here sets it back to True).
+    #: A strategy of your own that reads record values keeps True, the default; so does a subclass that
+    #: overrides either method without setting it (:meth:`__init_subclass__`).
     needs_record_values: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that reads pages in a method of its own gets decoded records unless it says otherwise.
+
+        A subclass of a built-in strategy, written before raw records, may read record values in its own
+        :meth:`next_request` or :meth:`total_pages`; raw records would fail it with a TypeError deep in its code.
+        """
+        super().__init_subclass__(**kwargs)
+        reads_pages = "next_request" in cls.__dict__ or "total_pages" in cls.__dict__
+        if reads_pages and "needs_record_values" not in cls.__dict__:
+            cls.needs_record_values = True
 
 
 class PageNumberPagination(Pagination):

@@ -1,0 +1,72 @@
+"""Raw records, the cases an outside review found: code of a DAG author's that reads record values gets decoded
+records, and a page the raw path cannot read fails naming the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from responses import matchers
+
+from airflow_provider_surveysphere.formats.jsonl import JsonLinesEncoder
+from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
+from airflow_provider_surveysphere.pagination import CursorPagination, Page, PageNumberPagination, PageRequest
+
+from tests.unit.conftest import BASE_URL
+
+URL = f"{BASE_URL}/api/v1/items"
+
+
+def _export(hook: Any, tmp_path: Any, pagination: Any, cls: type[SurveySphereOperator] = SurveySphereOperator) -> Any:
+    op = cls(task_id="export", endpoint="api/v1/items", pagination=pagination, records_key="data",
+             output_path=str(tmp_path / "out.jsonl"))
+    op.hook = hook
+    return op.execute({})
+
+
+class StopAtOld(PageNumberPagination):
+    """A DAG author's subclass of a built-in strategy written before raw records: it reads the last record's value."""
+
+    def next_request(self, page: Page) -> PageRequest | None:
+        if page.records and page.records[-1]["old"]:
+            return None
+        return super().next_request(page)
+
+
+class TotalFromLastRecord(CursorPagination):
+    def total_pages(self, page: Page) -> int | None:
+        return int(page.records[-1]["pages"]) if page.records else None
+
+
+class SmallerPages(PageNumberPagination):
+    """Changes only its defaults: it reads no record value, and keeps raw records."""
+
+    def __init__(self) -> None:
+        super().__init__(page_size=2)
+
+
+def test_a_subclass_of_a_built_in_strategy_that_reads_record_values_gets_decoded_records(hook, mocked_api, tmp_path):
+    mocked_api.get(URL, body='{"data": [{"old": false}, {"old" : false}]}', content_type="application/json",
+                   match=[matchers.query_param_matcher({"page": "1", "pageSize": "2"})])
+    mocked_api.get(URL, body='{"data": [{"old": true}, {"old": true}]}', content_type="application/json",
+                   match=[matchers.query_param_matcher({"page": "2", "pageSize": "2"})])
+    assert _export(hook, tmp_path, StopAtOld(page_size=2))["records"] == 4
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"old":false}\n{"old":false}\n{"old":true}\n{"old":true}\n'
+    assert StopAtOld.needs_record_values and TotalFromLastRecord.needs_record_values
+
+
+def test_a_subclass_that_reads_no_record_value_keeps_raw_records(hook, mocked_api, tmp_path):
+    mocked_api.get(URL, body='{"data": [{"a" : 1}]}', content_type="application/json")
+    assert not SmallerPages.needs_record_values
+    _export(hook, tmp_path, SmallerPages())
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"a" : 1}\n'  # the server's bytes: raw
+
+
+def test_a_subclass_that_says_it_reads_no_record_value_keeps_raw_records():
+    class Declared(PageNumberPagination):
+        needs_record_values = False
+
+        def next_request(self, page: Page) -> PageRequest | None:
+            return super().next_request(page)
+
+    assert not Declared.needs_record_values
