@@ -95,8 +95,8 @@ if msgspec is not None:
         :param content: the page body
         :param records_key: dotted path to the records' list; None when the body is the list
         :return: ``(body, records)``, or None when the body cannot be split this way: not JSON, not UTF-8, JSON
-            msgspec refuses (``NaN``, a lone surrogate escape, a number beyond a double), no list at
-            ``records_key``. The caller then decodes the page as usual, with its errors.
+            msgspec refuses (``NaN``, a lone surrogate escape, a number beyond a double), nesting past the
+            recursion limit, no list at ``records_key``. The caller then decodes the page as usual, with its errors.
         """
         # msgspec skips a raw value without checking its UTF-8; decoding the body checks (only if it is not ASCII).
         if not content.isascii():
@@ -115,8 +115,8 @@ if msgspec is not None:
                 records: list[Any] = _raw_list.decode(content)
                 return records, records
             return _split(content, records_key.split("."))
-        except (msgspec.DecodeError, msgspec.ValidationError, KeyError):
-            return None
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, RecursionError):
+            return None  # RecursionError: nested past the interpreter's limit; decoding names the page
 
     def _split(content: bytes | msgspec.Raw, path: list[str]) -> tuple[dict[str, Any], list[Any]]:
         fields = _raw_fields.decode(content)

@@ -20,6 +20,7 @@ stopped) by reference counting, without waiting for a garbage collection.
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
 from collections.abc import Generator, Iterator, Mapping
 from itertools import chain
@@ -239,6 +240,11 @@ def _read(
     except ValueError:
         content_type = response.headers.get("Content-Type", "no content type")
         raise SurveySpherePaginationError(f"{where} is not JSON ({content_type})") from None
+    except RecursionError:  # msgspec and the standard library both recurse per level of nesting
+        raise SurveySpherePaginationError(
+            f"{where} is nested too deeply to read (more levels than Python's recursion limit, "
+            f"{sys.getrecursionlimit()})"
+        ) from None
     return Page(number, request, response, body, records_of(body, records_key, where))
 
 

@@ -70,3 +70,20 @@ def test_a_subclass_that_says_it_reads_no_record_value_keeps_raw_records():
             return super().next_request(page)
 
     assert not Declared.needs_record_values
+
+
+class DecodingOperator(SurveySphereOperator):
+    def export_raw_records(self, encoder: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("cls", [SurveySphereOperator, DecodingOperator], ids=["raw", "decoded"])
+def test_a_record_nested_past_the_recursion_limit_fails_naming_the_page(hook, mocked_api, tmp_path, cls):
+    """Not a bare RecursionError from deep in msgspec (a transient error to Airflow, retried): a permanent one."""
+    from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    mocked_api.get(URL, body=b'{"data": [' + deep + b"]}", content_type="application/json")
+    with pytest.raises(SurveySpherePaginationError, match=r"page 1 of api/v1/items is nested too deeply"):
+        _export(hook, tmp_path, PageNumberPagination(), cls)
+    assert not (tmp_path / "out.jsonl").exists()
