@@ -87,3 +87,12 @@ def test_a_record_nested_past_the_recursion_limit_fails_naming_the_page(hook, mo
     with pytest.raises(SurveySpherePaginationError, match=r"page 1 of api/v1/items is nested too deeply"):
         _export(hook, tmp_path, PageNumberPagination(), cls)
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_record_with_a_repeated_key_keeps_both_raw_and_the_last_decoded(hook, mocked_api, tmp_path):
+    """RFC 8259 leaves a repeated name to the reader; docs/formats.md says which bytes each export writes."""
+    mocked_api.get(URL, body='{"data": [{"a": 1, "a": 2}]}', content_type="application/json")
+    _export(hook, tmp_path, PageNumberPagination())
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"a": 1, "a": 2}\n'
+    _export(hook, tmp_path, PageNumberPagination(), DecodingOperator)
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"a":2}\n'
