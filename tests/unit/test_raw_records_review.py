@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from responses import matchers
 
-from airflow_provider_surveysphere.formats.jsonl import JsonLinesEncoder
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import CursorPagination, Page, PageNumberPagination, PageRequest
 
