@@ -104,6 +104,9 @@ if msgspec is not None:
                 content.decode()
             except UnicodeDecodeError:
                 return None
+        # JSON's whitespace only (not bytes.strip()'s \v and \f too): the trailing newline many servers end a
+        # compact answer with is no line break inside a record, and must not cost the second split below.
+        content = content.strip(b" \t\r\n")
         split = _split_body(content, records_key)
         if split is not None and (b"\n" in content or b"\r" in content):
             return _split_body(content.replace(b"\n", b"").replace(b"\r", b""), records_key)

@@ -95,3 +95,26 @@ def test_a_record_with_a_repeated_key_keeps_both_raw_and_the_last_decoded(hook, 
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"a": 1, "a": 2}\n'
     _export(hook, tmp_path, PageNumberPagination(), DecodingOperator)
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"a":2}\n'
+
+
+@pytest.mark.parametrize("body", [b'{"data": [{"a" : 1}]}\n', b'\r\n{"data": [{"a" : 1}]}\r\n', b' {"data":[{"a" : 1}]}\t\n'])
+def test_a_compact_body_ending_with_a_newline_is_split_once(monkeypatch, body):
+    """Many servers end a compact answer with a newline (Flask's jsonify does): that is no line break inside a record,
+    and must not cost the pretty-printed path's second split (it doubled the page's client CPU)."""
+    from airflow_provider_surveysphere import codec
+
+    calls: list[bytes] = []
+    split_body = codec._split_body
+    monkeypatch.setattr(codec, "_split_body", lambda content, key: calls.append(content) or split_body(content, key))
+    split = codec.split_records(body, "data")
+    assert split is not None and [bytes(record) for record in split[1]] == [b'{"a" : 1}']
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("edge", [b"\x0c", b"\x0b", b"\x1c", b"\xc2\xa0"])
+def test_only_json_whitespace_is_stripped_from_a_body(edge):
+    from airflow_provider_surveysphere import codec
+
+    assert codec.split_records(b'{"data": [1]}' + edge, "data") is None  # not JSON: decoded, and refused, as before
+    with pytest.raises(ValueError):
+        codec.loads(b'{"data": [1]}' + edge)
