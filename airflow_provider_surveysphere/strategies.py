@@ -72,11 +72,14 @@ class Pagination(ABC):
         """A subclass that reads pages in a method of its own gets decoded records unless it says otherwise.
 
         A subclass of a built-in strategy, written before raw records, may read record values in its own
-        :meth:`next_request` or :meth:`total_pages`; raw records would fail it with a TypeError deep in its code.
+        :meth:`next_request` or :meth:`total_pages` (or a mixin's); raw records would fail it with a TypeError deep
+        in its code. Methods are compared with those of the class that last set ``needs_record_values``.
         """
         super().__init_subclass__(**kwargs)
-        reads_pages = "next_request" in cls.__dict__ or "total_pages" in cls.__dict__
-        if reads_pages and "needs_record_values" not in cls.__dict__:
+        if "needs_record_values" in cls.__dict__:
+            return
+        declarer = next(base for base in cls.__mro__ if "needs_record_values" in base.__dict__)
+        if any(getattr(cls, name) is not getattr(declarer, name) for name in ("next_request", "total_pages")):
             cls.needs_record_values = True
 
 

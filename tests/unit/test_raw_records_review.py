@@ -3,7 +3,7 @@ records, and a page the raw path cannot read fails naming the page."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from responses import matchers
@@ -118,3 +118,26 @@ def test_only_json_whitespace_is_stripped_from_a_body(edge):
     assert codec.split_records(b'{"data": [1]}' + edge, "data") is None  # not JSON: decoded, and refused, as before
     with pytest.raises(ValueError):
         codec.loads(b'{"data": [1]}' + edge)
+
+
+class LastIdLogged:
+    """A mixin (not a Pagination) that reads record values in next_request."""
+
+    seen: ClassVar[list[Any]] = []
+
+    def next_request(self, page: Page) -> PageRequest | None:
+        if page.records:
+            self.seen.append(page.records[-1]["id"])
+        return super().next_request(page)  # type: ignore[misc]
+
+
+class LoggedPages(LastIdLogged, PageNumberPagination):
+    pass
+
+
+def test_a_mixin_that_reads_record_values_in_next_request_gets_decoded_records(hook, mocked_api, tmp_path):
+    mocked_api.get(URL, body='{"data": [{"id": 7}]}', content_type="application/json")
+    assert LoggedPages.needs_record_values
+    _export(hook, tmp_path, LoggedPages(page_size=2))
+    assert LastIdLogged.seen == [7]
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":7}\n'
