@@ -61,6 +61,27 @@ class Pagination(ABC):
         """The number of pages the server says there are, read from ``page``; None when unknown."""
         return None
 
+    #: Whether :meth:`next_request` or :meth:`total_pages` read the values of ``page.records`` (the last
+    #: record's id, say). An export that writes records unchanged gets them as raw JSON bytes otherwise; the
+    #: strategies here read only the body's other fields, the headers and the number of records, and say False.
+    #: A strategy of your own that reads record values keeps True, the default; so does a subclass that
+    #: overrides either method without setting it (:meth:`__init_subclass__`).
+    needs_record_values: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that reads pages in a method of its own gets decoded records unless it says otherwise.
+
+        A subclass of a built-in strategy, written before raw records, may read record values in its own
+        :meth:`next_request` or :meth:`total_pages` (or a mixin's); raw records would fail it with a TypeError deep
+        in its code. Methods are compared with those of the class that last set ``needs_record_values``.
+        """
+        super().__init_subclass__(**kwargs)
+        if "needs_record_values" in cls.__dict__:
+            return
+        declarer = next(base for base in cls.__mro__ if "needs_record_values" in base.__dict__)
+        if any(getattr(cls, name) is not getattr(declarer, name) for name in ("next_request", "total_pages")):
+            cls.needs_record_values = True
+
 
 class PageNumberPagination(Pagination):
     """``?page=1&pageSize=100``, then 2, 3, ... until a short or empty page.
@@ -72,6 +93,8 @@ class PageNumberPagination(Pagination):
     :param first_page: number of the first page (1, or 0 for some APIs)
     :param total_pages_key: dotted path to a total-pages field in the body, when the API has one
     """
+
+    needs_record_values = False
 
     def __init__(
         self,
@@ -125,6 +148,8 @@ class OffsetPagination(Pagination):
     :param total_key: dotted path to a total-records field in the body, when the API has one
     """
 
+    needs_record_values = False
+
     def __init__(
         self,
         offset_param: str = "offset",
@@ -175,6 +200,8 @@ class CursorPagination(Pagination):
     :param cursor_key: dotted path to the next cursor in the body; absent, null or empty ends the paging
     """
 
+    needs_record_values = False
+
     def __init__(self, cursor_param: str = "cursor", cursor_key: str = "next_cursor") -> None:
         self.cursor_param = cursor_param
         self.cursor_key = cursor_key
@@ -195,6 +222,8 @@ class NextLinkPagination(Pagination):
     :param next_key: dotted path to the next URL in the body; absent, null or empty ends the paging
     """
 
+    needs_record_values = False
+
     def __init__(self, next_key: str = "next") -> None:
         self.next_key = next_key
 
@@ -212,6 +241,8 @@ class NextLinkPagination(Pagination):
 class LinkHeaderPagination(Pagination):
     """The ``Link: <url>; rel="next"`` header of RFC 8288 names the next page."""
 
+    needs_record_values = False
+
     def next_request(self, page: Page) -> PageRequest | None:
         link = page.response.links.get("next", {}).get("url")
         if not link:
@@ -227,6 +258,8 @@ class CallablePagination(Pagination):
 
     :param function: the user's function
     """
+
+    needs_record_values = False
 
     KEYS = frozenset({"endpoint", "params", "json", "data"})
 
@@ -253,6 +286,8 @@ class CallablePagination(Pagination):
 
 class SinglePage(Pagination):
     """No pagination: one request, one page."""
+
+    needs_record_values = False
 
     def next_request(self, page: Page) -> PageRequest | None:
         return None
