@@ -222,7 +222,9 @@ class SurveySphereOperator(BaseOperator):
             headers=self.headers,
             max_pages=self.max_pages,
             max_concurrency=self.max_concurrency,
-            raw_records=raw_records,
+            # Passed only when asked for, so a hook subclass whose paginate() predates raw records still works
+            # for every export that decodes.
+            **({"raw_records": True} if raw_records else {}),
         )
 
     def export_raw_records(self, encoder: RecordEncoder) -> bool:
@@ -231,7 +233,8 @@ class SurveySphereOperator(BaseOperator):
 
         :param encoder: the export's format
         """
-        return encoder.takes_raw_records
+        # An encoder written to the protocol before raw records existed has no such attribute: it gets values.
+        return bool(getattr(encoder, "takes_raw_records", False))
 
     def check(self, page: Page | requests.Response) -> None:
         """Apply ``response_check`` to an answer; a false result fails the task."""

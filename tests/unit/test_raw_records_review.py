@@ -141,3 +141,31 @@ def test_a_mixin_that_reads_record_values_in_next_request_gets_decoded_records(h
     _export(hook, tmp_path, LoggedPages(page_size=2))
     assert LastIdLogged.seen == [7]
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":7}\n'
+
+
+def test_a_hook_subclass_whose_paginate_predates_raw_records_still_serves_decoding_exports(hook, mocked_api, tmp_path):
+    fixed = type(hook).paginate
+
+    class OldHook(type(hook)):  # type: ignore[misc]
+        def paginate(self, endpoint: str, *, params: Any = None, pagination: Any = None, records_key: Any = None,
+                     method: str = "GET", json: Any = None, data: Any = None, headers: Any = None,
+                     max_pages: Any = None, max_concurrency: int = 1) -> Any:
+            return fixed(self, endpoint, params=params, pagination=pagination, records_key=records_key, method=method,
+                         json=json, data=data, headers=headers, max_pages=max_pages, max_concurrency=max_concurrency)
+
+    hook.__class__ = OldHook
+    mocked_api.get(URL, body='{"data": [{"a" : 1}]}', content_type="application/json")
+    op = SurveySphereOperator(task_id="export", endpoint="api/v1/items", records_key="data",
+                              output_path=str(tmp_path / "out.csv"))
+    op.hook = hook
+    assert op.execute({})["records"] == 1
+    assert (tmp_path / "out.csv").read_text().splitlines()[1] == "1,"
+
+
+def test_an_encoder_written_before_raw_records_gets_decoded_records(tmp_path):
+    class OldEncoder:  # the RecordEncoder protocol as it was: no takes_raw_records
+        name = "jsonl"
+        compresses_itself = False
+
+    op = SurveySphereOperator(task_id="export", endpoint="api/v1/items", output_path=str(tmp_path / "out.jsonl"))
+    assert op.export_raw_records(OldEncoder()) is False  # type: ignore[arg-type]
