@@ -263,10 +263,12 @@ class Deployment:
 
     def restart(self, name: str) -> Process:
         """Start the component ``name`` again, as it was first started (after it was stopped or killed)."""
-        (component,) = {p.component for p in self.processes if p.name == name and p.component is not None}
         if any(p.name == name and p.popen.poll() is None for p in self.processes):
             raise self._fail(f"component {name} is still running")
-        return self.spawn(component)
+        started = [p.component for p in self.processes if p.name == name and p.component is not None]
+        if not started:
+            raise self._fail(f"no component {name} was started")
+        return self.spawn(started[-1])
 
     def stop(self) -> None:
         """End every started process and all their descendants; safe to call twice."""
@@ -390,9 +392,15 @@ class Deployment:
         """Pause ``dag_id``."""
         self.call("PATCH", f"dags/{dag_id}", params={"update_mask": "is_paused"}, json={"is_paused": True})
 
-    def trigger(self, dag_id: str, *, conf: Mapping[str, Any] | None = None, logical_date: str | None = None) -> str:
-        """Trigger a run through the REST API; return its run id. No logical date: the API's default."""
+    def trigger(
+        self, dag_id: str, *, conf: Mapping[str, Any] | None = None, logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Trigger a run through the REST API; return its run id. No logical date: the API's default; no run id:
+        one Airflow makes up."""
         body: dict[str, Any] = {"conf": dict(conf or {})}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
         if AIRFLOW_3:
             body["logical_date"] = logical_date  # required by the v2 API; null lets Airflow 3 leave it unset
         elif logical_date is not None:
