@@ -33,22 +33,26 @@ def test_a_killed_triggerer_hands_the_sensor_to_the_other_one(distributed: Distr
     airflow, sandbox, database = distributed.airflow, distributed.sandbox, distributed.database
     survey = f"srv-{SURVEY:04d}"
     sandbox.config.update({"close_survey": survey, "close_at": ""})  # open until the test closes it
-    airflow.wait_for_dag(DAG_ID)
-    airflow.unpause(DAG_ID)
-    before = distributed.tokens()
-    run_id = airflow.trigger(DAG_ID, conf={"survey_id": survey, "export_base": f"s3://aws_default@{cluster.BUCKET}/s3-sensor"})
-    wait_for_state(distributed, run_id, "wait_until_closed", "deferred")
-    trigger_id, holder = cluster.wait_for_holder(database, TRIGGER)
-    time.sleep(3)  # a poll or two by the first holder
+    try:
+        airflow.wait_for_dag(DAG_ID)
+        airflow.unpause(DAG_ID)
+        before = distributed.tokens()
+        base = f"s3://aws_default@{cluster.BUCKET}/s3-sensor"
+        run_id = airflow.trigger(DAG_ID, conf={"survey_id": survey, "export_base": base})
+        wait_for_state(distributed, run_id, "wait_until_closed", "deferred")
+        trigger_id, holder = cluster.wait_for_holder(database, TRIGGER)
+        time.sleep(3)  # a poll or two by the first holder
 
-    killed = cluster.kill_tree(airflow, holder)
-    killed_at = time.monotonic()
-    new_trigger_id, new_holder = cluster.wait_for_holder(database, TRIGGER, not_host=holder)
-    takeover = time.monotonic() - killed_at
-    assert (new_trigger_id, new_holder) == (trigger_id, next(t for t in cluster.TRIGGERERS if t != holder))
-    airflow.restart(holder)
-    sandbox.config.update({"close_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
-    run = airflow.wait_for_run(DAG_ID, run_id, timeout=300)
+        killed = cluster.kill_tree(airflow, holder)
+        killed_at = time.monotonic()
+        new_trigger_id, new_holder = cluster.wait_for_holder(database, TRIGGER, not_host=holder)
+        takeover = time.monotonic() - killed_at
+        assert (new_trigger_id, new_holder) == (trigger_id, next(t for t in cluster.TRIGGERERS if t != holder))
+        airflow.restart(holder)
+        sandbox.config.update({"close_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+        run = airflow.wait_for_run(DAG_ID, run_id, timeout=300)
+    finally:
+        sandbox.config.update({"close_survey": "", "close_at": ""})
 
     assert run["state"] == "success", run
     states = {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in airflow.task_instances(DAG_ID, run_id)}
@@ -63,7 +67,6 @@ def test_a_killed_triggerer_hands_the_sensor_to_the_other_one(distributed: Distr
     tokens = distributed.tokens() - before
     # One per trigger run (the killed holder's, the taker's) and one for the export; resuming the sensor asks none.
     assert tokens == 2 + 1
-    sandbox.config.update({"close_survey": "", "close_at": ""})
     distributed.assert_no_secret_anywhere([(DAG_ID, run_id)])
     print(f"scenario 3: killed {holder} (pids {killed}) holding trigger {trigger_id}; {new_holder} took it over "
           f"in {takeover:.1f} s; matched {matched['value']!r}; {len(ids)}/{len(expected)} records; {tokens} tokens")

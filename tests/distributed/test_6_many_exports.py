@@ -41,6 +41,9 @@ def test_twenty_exports_in_a_pool_stay_under_the_api_limit_and_are_exact(distrib
     finally:
         sandbox.config.update({"concurrency_limit": 0, "latency": 0.0})
 
+    rate_limited = stats["statuses"].get("429", 0)
+    print(f"scenario 6: {run['state']}; max in flight {stats['max_concurrent']} (pool {slots} slots x "
+          f"{MAX_CONCURRENCY}); 429s {rate_limited}; {stats['data_requests']} data requests")
     assert run["state"] == "success", run
     instances = airflow.task_instances(DAG_ID, run_id)
     exports = [ti for ti in instances if ti["task_id"] == "export"]
@@ -52,7 +55,6 @@ def test_twenty_exports_in_a_pool_stay_under_the_api_limit_and_are_exact(distrib
         ids = cluster.object_ids(distributed.client, f"base/many/export={index:02d}.jsonl")
         assert ids == expected_ids(sandbox, index % 8 + 1, YESTERDAY, TODAY)
         found += len(ids)
-    rate_limited = stats["statuses"].get("429", 0)
     assert rate_limited == 0, stats
     assert stats["max_concurrent"] <= slots * MAX_CONCURRENCY, stats
     tokens = distributed.tokens() - before

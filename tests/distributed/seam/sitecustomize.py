@@ -26,8 +26,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 SEAM_DIR = os.environ.get("SURVEYSPHERE_TEST_SEAM_DIR")
 
@@ -101,6 +102,16 @@ PATCHES: dict[str, Callable[[Any], None]] = {
 }
 
 
+def _patch_when_executed(loader: Any, patch: Callable[[Any], None]) -> None:
+    execute = loader.exec_module
+
+    def exec_module(module: Any) -> None:
+        execute(module)
+        patch(module)
+
+    loader.exec_module = exec_module
+
+
 class _PatchAfterImport(importlib.abc.MetaPathFinder):
     """Finds a patched module with the next finders and wraps its loader to patch it once executed."""
 
@@ -113,13 +124,7 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
                 continue
             spec = finder.find_spec(name, path, target)
             if spec is not None and spec.loader is not None:
-                execute = spec.loader.exec_module
-
-                def exec_module(module: Any) -> None:
-                    execute(module)
-                    patch(module)
-
-                spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+                _patch_when_executed(spec.loader, patch)
                 return spec
         return None
 
