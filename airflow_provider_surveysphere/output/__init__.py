@@ -3,7 +3,9 @@
 One module per job: :mod:`.location` (which path, which storage connection), :mod:`.sinks` (each
 store's native way of publishing a file all at once), :mod:`.writer` (records, compression, errors),
 :mod:`.errors` (permanent or transient), :mod:`.destination` (the resolved destination both share),
-:mod:`.parts` (numbered parts of an incremental export), :mod:`.progress` (log lines of a long export).
+:mod:`.parts` (numbered parts of an incremental export), :mod:`.progress` (log lines of a long export),
+:mod:`.temporaries` (local temporary files, and those killed exports left), :mod:`.stale_uploads` (the S3 uploads
+killed exports left).
 """
 
 from __future__ import annotations

@@ -91,6 +91,33 @@ def is_transient(exc: BaseException) -> bool:
     return True
 
 
+class UploadGoneError(FileNotFoundError):
+    """The multipart upload being written no longer exists: a later attempt writing the same key aborted it."""
+
+
+def is_upload_gone(exc: BaseException) -> bool:
+    """True when the store says the multipart upload being written no longer exists (S3 ``NoSuchUpload``):
+    a later attempt writing the same key aborted it (see :mod:`.stale_uploads`)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # s3fs raises FileNotFoundError from botocore's ClientError
+        if seen is None:
+            return False
+        if isinstance(seen, UploadGoneError):
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+UPLOAD_GONE = (
+    "the multipart upload was aborted while this attempt wrote it: a later attempt writing the same key (a retry "
+    "of this task that took this attempt for dead, or another run) aborts the incomplete uploads older than its "
+    "own when it starts (docs/deployment.md, Distributed deployments); this attempt published nothing"
+)
+
+
 def summary(exc: BaseException) -> str:
     """The error's type and message, without a traceback."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -103,6 +130,8 @@ def summary(exc: BaseException) -> str:
 def output_error(location: OutputLocation | str, exc: BaseException, doing: str) -> SurveySphereError:
     """The classified error for ``exc``, raised while ``doing`` (e.g. ``"checking the bucket"``)."""
     problem = f"{doing}: {summary(exc)}"
+    if is_upload_gone(exc):
+        return SurveySphereOutputTransientError(location, f"{doing}: {UPLOAD_GONE}")
     if isinstance(exc, FileExistsError) and doing == "publishing":
         return SurveySphereOutputExistsError(location, f"{problem} (another writer published this name first)")
     if is_transient(exc):

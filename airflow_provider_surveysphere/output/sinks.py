@@ -17,6 +17,10 @@
 The temporary name is ``.surveysphere-<32 hex>.partial`` whatever the target is called (54 bytes), so any
 name the file system accepts as a target works (a name derived from the target's would be longer than it).
 A create-only publish that finds the name taken raises ``FileExistsError`` and leaves the target untouched.
+
+What a killed attempt leaves (it cannot clean up after itself) the next one removes before it writes:
+local temporary siblings no live writer holds (:mod:`.temporaries`), and on S3 the key's incomplete
+multipart uploads older than its own (:mod:`.stale_uploads`). Other stores: nothing (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -24,8 +28,17 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import uuid
 from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_surveysphere.output.errors import UploadGoneError, is_upload_gone
+from airflow_provider_surveysphere.output.stale_uploads import abort_older_uploads
+from airflow_provider_surveysphere.output.temporaries import (
+    TEMPORARY_PREFIX,
+    TEMPORARY_SUFFIX,
+    create_temporary,
+    remove_stale_temporaries,
+    temporary_name,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIRECT_UPLOAD_PROTOCOLS = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
+S3_PROTOCOLS = frozenset({"s3", "s3a", "s3n"})
 S3_MIN_PART_SIZE = 5 * 2**20
 DEFAULT_PART_SIZE = 8 * 2**20
 
@@ -52,19 +66,15 @@ class Sink(Protocol):
 # What link() answers on a file system without hard links (FUSE mounts of buckets, SMB, FAT).
 NO_HARD_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
-TEMPORARY_PREFIX = ".surveysphere-"
-TEMPORARY_SUFFIX = ".partial"
-
-
-def temporary_name() -> str:
-    """A fresh hidden name for a file being written, independent of the target's (whose length it would add to)."""
-    return f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+__all__ = ["TEMPORARY_PREFIX", "TEMPORARY_SUFFIX", "DirectUploadSink", "LocalSink", "RenameSink", "open_sink"]
 
 
 class LocalSink:
     """A temporary sibling of ``path``, fsynced and renamed (or, create-only, hard-linked) into place on commit.
 
-    Only local directories are created. Opening the temporary file is the writability check.
+    Only local directories are created. Opening the temporary file is the writability check. Before it, the
+    temporary siblings that no live writer holds (left by killed exports) are removed; this sink holds the lock
+    of its own until it is published or removed (:mod:`.temporaries`).
 
     :param path: the absolute final path
     :param overwrite: replace a file at ``path``; False publishes only if no file has that name
@@ -73,12 +83,16 @@ class LocalSink:
     def __init__(self, path: Path, *, overwrite: bool = True) -> None:
         self.path = path
         self.overwrite = overwrite
-        self.temporary = path.with_name(temporary_name())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except FileExistsError:  # mkdir's word for "a part of the path is a file"
             raise NotADirectoryError(errno.ENOTDIR, "a part of the path is a file, not a directory") from None
-        self._file = open(self.temporary, "xb")  # closed by commit or abort
+        self.remove_stale_temporaries()
+        self.temporary, self._file = create_temporary(path.parent)  # closed by commit or abort
+
+    def remove_stale_temporaries(self) -> None:
+        """Remove what killed exports left in the target's directory (override to keep them)."""
+        remove_stale_temporaries(self.path.parent)
 
     def write(self, data: bytes) -> int:
         return int(self._file.write(data))
@@ -87,8 +101,8 @@ class LocalSink:
         try:
             self._file.flush()
             os.fsync(self._file.fileno())  # the data is on disk before the name points to it
+            self._place()  # still open, so still locked: no cleaner removes the name before it is placed
             self._file.close()
-            self._place()
         except BaseException:
             self.abort()
             raise
@@ -129,13 +143,13 @@ class LocalSink:
 
     def abort(self) -> None:
         try:
-            self._file.close()
-        except OSError:
-            pass
-        try:
             self.temporary.unlink(missing_ok=True)
         except OSError:  # cleanup must not hide the error that caused it
             log.warning("Could not remove the partial file %s", self.temporary, exc_info=True)
+        try:
+            self._file.close()
+        except OSError:
+            pass
 
 
 class DirectUploadSink:
@@ -143,6 +157,8 @@ class DirectUploadSink:
 
     Before anything is written the bucket is checked (an existing bucket is required: none is ever
     created). ``commit`` completes the upload; ``abort`` aborts it, so no part stays billed or visible.
+    On S3, once this sink has started its multipart upload (before its first part), it aborts the key's
+    incomplete uploads older than its own, which killed attempts left (:mod:`.stale_uploads`).
 
     :param location: the destination
     :param part_size: bytes per uploaded part: the most this sink holds in memory, plus one page
@@ -156,6 +172,28 @@ class DirectUploadSink:
         self.fs = location.storage_path.fs
         self.check_bucket(self.fs)
         self._file = self.fs.open(location.fs_path, "wb" if overwrite else "xb", block_size=part_size)
+        if location.protocol in S3_PROTOCOLS:
+            self._on_upload_started(self.abort_stale_uploads)
+
+    def _on_upload_started(self, callback: Any) -> None:
+        # s3fs starts the multipart upload in S3File._initiate_upload (when the first part is due) and keeps
+        # it in .mpu; s3fs has no hook there, so the instance's method is wrapped.
+        initiate = getattr(self._file, "_initiate_upload", None)
+        if initiate is None:
+            log.warning("This s3fs starts uploads elsewhere; stale uploads of %s are not aborted", self.location.url)
+            return
+
+        def initiate_then_call() -> None:
+            initiate()
+            upload = getattr(self._file, "mpu", None)
+            if upload:
+                callback(upload["UploadId"])
+
+        self._file._initiate_upload = initiate_then_call
+
+    def abort_stale_uploads(self, upload_id: str) -> None:
+        """Abort the key's incomplete multipart uploads older than ``upload_id`` (this sink's own)."""
+        abort_older_uploads(self.fs, self._file.bucket, self._file.key, upload_id)
 
     def check_bucket(self, fs: Any) -> None:
         """A cheap probe: the bucket's metadata (S3 ``HeadBucket``); no object is written."""
@@ -163,12 +201,38 @@ class DirectUploadSink:
 
     def write(self, data: bytes) -> int:
         self.written += len(data)
-        return int(self._file.write(data))
+        try:
+            return int(self._file.write(data))
+        except Exception as exc:
+            self._check_upload(exc)
+            raise
+
+    def _check_upload(self, exc: Exception) -> None:
+        """Raise :class:`UploadGoneError` when a failure comes from this sink's upload having been aborted.
+
+        Asked of the store (ListParts answers ``NoSuchUpload``), since stores differ in what a part or a
+        completion sent to an aborted upload answers (S3: ``NoSuchUpload``; moto: a 500).
+        """
+        upload = getattr(self._file, "mpu", None)
+        if is_upload_gone(exc) or not upload or self.location.protocol not in S3_PROTOCOLS:
+            return
+        try:
+            self.fs.call_s3(
+                "list_parts", Bucket=self._file.bucket, Key=self._file.key, UploadId=upload["UploadId"], MaxParts=1
+            )
+        except Exception as probe:
+            if is_upload_gone(probe) or isinstance(probe, FileNotFoundError):
+                raise UploadGoneError(str(exc)) from exc
+            log.debug("Could not ask the store whether the upload still exists", exc_info=True)
 
     def commit(self) -> None:
         try:
             if self.overwrite or self.written:
-                self._file.close()
+                try:
+                    self._file.close()
+                except Exception as exc:
+                    self._check_upload(exc)
+                    raise
                 return
             # An empty file: fsspec publishes it with a plain touch, which replaces an object of that name
             # even in mode "xb"; a one-shot exclusive put (S3 If-None-Match: *) instead.
@@ -183,7 +247,9 @@ class DirectUploadSink:
         try:
             if discard is not None:
                 discard()
-        except Exception:
+        except Exception as exc:
+            if is_upload_gone(exc):  # a later attempt aborted it already (see stale_uploads)
+                return
             log.warning(
                 "Could not abort the upload to %s; an incomplete multipart upload may remain until the bucket's "
                 "AbortIncompleteMultipartUpload lifecycle rule removes it",

@@ -1,0 +1,76 @@
+"""Which of a key's incomplete uploads are older than this attempt's: decided by the server's Initiated time, then
+by the server's listing order; the worker's clock is never read (the end-to-end proof is tests/s3/test_crash_s3.py)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from airflow_provider_surveysphere.output.stale_uploads import abort_older_uploads, older_uploads
+
+
+def at(second: int) -> datetime:
+    return datetime(2026, 12, 1, 5, 0, second, tzinfo=timezone.utc)
+
+
+def upload(upload_id: str, second: int) -> dict:
+    return {"Key": "day.jsonl", "UploadId": upload_id, "Initiated": at(second)}
+
+
+def test_older_by_time_or_by_order_at_the_same_time_newer_kept():
+    listed = [
+        upload("killed-long-ago", 1),
+        upload("killed-same-second", 10),
+        upload("mine", 10),
+        upload("newer-same-second", 10),  # S3 lists one key's uploads in initiation order
+        upload("newer", 11),
+        upload("older-listed-late", 5),  # a store that lists otherwise: the time still decides
+    ]
+    assert [u["UploadId"] for u in older_uploads(listed, "mine")] == [
+        "killed-long-ago", "killed-same-second", "older-listed-late"
+    ]
+
+
+def test_own_upload_not_listed_aborts_nothing():
+    assert older_uploads([upload("a", 1), upload("b", 2)], "mine") == []
+
+
+class Store:
+    """An s3fs stand-in that answers the calls abort_older_uploads makes, as a store that denies the listing."""
+
+    def __init__(self, listing_error: Exception | None = None, pages: list[dict] | None = None) -> None:
+        self.listing_error, self.pages, self.calls = listing_error, list(pages or []), []
+
+    def call_s3(self, method: str, **kwargs):
+        self.calls.append((method, kwargs))
+        if method == "list_multipart_uploads":
+            if self.listing_error is not None:
+                raise self.listing_error
+            return self.pages.pop(0)
+        return {}
+
+
+def test_a_store_that_denies_the_listing_gets_a_warning_naming_the_key_and_the_export_goes_on(caplog):
+    store = Store(PermissionError("Access Denied"))
+    with caplog.at_level(logging.WARNING):
+        assert abort_older_uploads(store, "exports", "day/2026-11-01.jsonl", "mine") == []
+    assert "s3://exports/day/2026-11-01.jsonl" in caplog.text and "Access Denied" in caplog.text
+    assert [method for method, _ in store.calls] == ["list_multipart_uploads"]
+
+
+def test_the_listing_pages_through_the_key_and_ignores_longer_keys():
+    first = {
+        "Uploads": [upload("killed", 1), upload("mine", 2)],
+        "IsTruncated": True, "NextKeyMarker": "day.jsonl", "NextUploadIdMarker": "mine",
+    }
+    second = {
+        "Uploads": [upload("newer", 3), {"Key": "day.jsonl.bak", "UploadId": "other-key", "Initiated": at(0)}],
+        "IsTruncated": True, "NextKeyMarker": "day.jsonl.bak", "NextUploadIdMarker": "other-key",
+    }
+    store = Store(pages=[first, second])
+    assert abort_older_uploads(store, "exports", "day.jsonl", "mine") == ["killed"]
+    assert store.calls[1] == (
+        "list_multipart_uploads",
+        {"Bucket": "exports", "Prefix": "day.jsonl", "KeyMarker": "day.jsonl", "UploadIdMarker": "mine"},
+    )
+    assert store.calls[2:] == [("abort_multipart_upload", {"Bucket": "exports", "Key": "day.jsonl", "UploadId": "killed"})]
