@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, Variable, task
+from airflow_provider_surveysphere.lineage import export_alias
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
@@ -47,4 +48,5 @@ with DAG(
         pool="surveysphere_api",
         retries=1,
         retry_delay=timedelta(seconds=1),
+        outlets=[export_alias("surveysphere_dist_many", "export")],  # as the fan-out example does, and why
     ).expand_kwargs(list_exports())
