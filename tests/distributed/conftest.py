@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,6 @@ class Distributed:
     seam: cluster.Seam
     database: Any
     dags_folder: Path
-    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def client(self) -> Any:
