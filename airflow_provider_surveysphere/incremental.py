@@ -30,8 +30,10 @@ atomically and create-only. The rules (docs/waiting.md; proofs in docs/guarantee
   name nothing has (:mod:`airflow_provider_surveysphere.output.sinks`), so none is ever rewritten.
 * **Concurrent exports.** Two exports of one folder at once both pick the next number; the first to
   publish wins, the other fails with :class:`SurveySphereConcurrentExportError` (transient: its retry reads
-  the new mark) and publishes nothing. ``max_active_runs=1`` avoids the wasted work; correctness does not
-  depend on it.
+  the new mark) and publishes nothing. On S3, where an export aborts the older incomplete uploads of its part
+  (left by killed attempts; :mod:`~airflow_provider_surveysphere.output.stale_uploads`), the later of two
+  exports writing parts of a part's size or more aborts the earlier one's upload: the earlier one fails the same
+  way. ``max_active_runs=1`` avoids the wasted work; correctness does not depend on it.
 
 Hence a wake-up with nothing new writes nothing; an export that fails publishes nothing and the next one
 redoes it; no state outside the output can drift from it. Assumes what the sandbox guarantees: ``time_key``
@@ -47,6 +49,7 @@ then it is below the next mark and lost, which no reading of the parts can detec
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -59,12 +62,20 @@ from airflow_provider_surveysphere.exceptions import (
     SurveySphereError,
     SurveySpherePermanentError,
 )
+from airflow_provider_surveysphere.executors import warn_if_local_output
 from airflow_provider_surveysphere.formats import resolve_format
 from airflow_provider_surveysphere.formats.parts import part_encoder, read_tabular_part
 from airflow_provider_surveysphere.marks import Mark, SurveySphereMarkError, as_mark, mark_of
-from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputExistsError, as_storage_path
-from airflow_provider_surveysphere.output.errors import is_storage_error, output_error
+from airflow_provider_surveysphere.output import (
+    AtomicJsonLinesWriter,
+    SurveySphereOutputExistsError,
+    SurveySphereOutputTransientError,
+    as_storage_path,
+)
+from airflow_provider_surveysphere.output.errors import is_storage_error, is_upload_gone, output_error
 from airflow_provider_surveysphere.output.parts import list_parts, part_name
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
@@ -91,12 +102,19 @@ class SurveySphereConcurrentExportError(SurveySphereError):
 
     :param part: the part's name
     :param folder: the export folder
+    :param overtaken: the other export, started later, aborted this one's upload of the part (S3)
     """
 
-    def __init__(self, part: str, folder: str) -> None:
+    def __init__(self, part: str, folder: str, *, overtaken: bool = False) -> None:
+        what = (
+            f"started writing {part} after this one and aborted this one's upload of it (on S3 an export aborts the "
+            "older incomplete uploads of its key, which killed attempts leave)"
+            if overtaken
+            else f"published {part} while this one ran"
+        )
         super().__init__(
-            f"another export of {folder} published {part} while this one ran (two exports of one folder at once; "
-            "give the DAG max_active_runs=1); this export published nothing, and a retry continues from the new mark"
+            f"another export of {folder} {what} (two exports of one folder at once; give the DAG "
+            "max_active_runs=1); this export published nothing, and a retry continues from the new mark"
         )
 
 
@@ -375,6 +393,7 @@ def export_new_records(
     part = folder / name
     paginator = hook.paginate(endpoint, params=params, pagination=pagination, records_key=records_key)
     writer = AtomicJsonLinesWriter(part, overwrite=False, encoder=encoder)
+    warn_if_local_output(writer.location, log)
     try:
         with writer:
             fresh = NewRecords(hwm, time_key, id_key)
@@ -386,4 +405,8 @@ def export_new_records(
         return {"path": None, "records": 0, "since": hwm.mark, "pages": paginator.pages}
     except SurveySphereOutputExistsError:
         raise SurveySphereConcurrentExportError(name, str(folder)) from None
+    except SurveySphereOutputTransientError as exc:
+        if is_upload_gone(exc):
+            raise SurveySphereConcurrentExportError(name, str(folder), overtaken=True) from exc
+        raise
     return {"path": str(part), "records": writer.records, "since": hwm.mark, "pages": paginator.pages}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySphereResponseCheckError
+from airflow_provider_surveysphere.executors import warn_if_local_output
 from airflow_provider_surveysphere.formats import FormatOptions, literal_name, resolve_format
 from airflow_provider_surveysphere.formats.parquet import DEFAULT_ROW_GROUP_SIZE
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
@@ -283,6 +284,7 @@ class SurveySphereOperator(BaseOperator):
             encoder=self.format_options.encoder(output_format, self.compression, self.log),
         )
         target = writer.location.describe()
+        warn_if_local_output(writer.location, self.log, self)
         paginator = self._paginate()
         progress = ExportProgress(self.log)
         self.log.info("Exporting %s to %s", self.endpoint, target)

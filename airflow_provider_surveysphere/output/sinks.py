@@ -32,13 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_surveysphere.output.errors import UploadGoneError, is_upload_gone
 from airflow_provider_surveysphere.output.stale_uploads import abort_older_uploads
-from airflow_provider_surveysphere.output.temporaries import (
-    TEMPORARY_PREFIX,
-    TEMPORARY_SUFFIX,
-    create_temporary,
-    remove_stale_temporaries,
-    temporary_name,
-)
+from airflow_provider_surveysphere.output.temporaries import create_temporary, remove_stale_temporaries, temporary_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,9 +59,6 @@ class Sink(Protocol):
 
 # What link() answers on a file system without hard links (FUSE mounts of buckets, SMB, FAT).
 NO_HARD_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
-
-__all__ = ["TEMPORARY_PREFIX", "TEMPORARY_SUFFIX", "DirectUploadSink", "LocalSink", "RenameSink", "open_sink"]
-
 
 class LocalSink:
     """A temporary sibling of ``path``, fsynced and renamed (or, create-only, hard-linked) into place on commit.

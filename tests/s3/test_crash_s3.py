@@ -11,11 +11,12 @@ import logging
 import pytest
 
 from airflow.providers.common.compat.sdk import AirflowFailException
-from airflow_provider_surveysphere.incremental import export_new_records
+from airflow_provider_surveysphere.incremental import SurveySphereConcurrentExportError, export_new_records
 from airflow_provider_surveysphere.output import AtomicJsonLinesWriter, SurveySphereOutputTransientError, stale_uploads
 
 from tests.s3.conftest import CONN_ID
 from tests.support.killable import PART, PausedExport, page
+from tests.unit.incremental_fakes import FakeHook, Listing
 
 PAGES = 8  # ~14 MB: three parts of 5 MiB
 
@@ -128,3 +129,34 @@ def test_an_upload_started_after_this_attempts_own_is_not_aborted(moto_s3, bucke
     assert [upload["UploadId"] for upload in uploads] == newer  # the older one aborted, the newer one kept
     assert older not in newer
     moto_s3.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=newer[0])
+
+
+def test_two_incremental_exports_of_one_folder_when_the_later_aborts_the_earlier_upload(moto_s3, bucket):
+    """Scenario 5 on S3 with parts of a part's size or more: the later export aborts the earlier one's upload of
+    the same part (its rule for killed attempts' uploads); the earlier one fails as a concurrent export, naming
+    the folder, and its retry continues from the new mark: every record once."""
+    listing = Listing()
+    for n in range(12_000):  # ~11.6 MB: the part is a multipart upload of 8 MiB parts
+        listing.add({"id": f"r{n:05d}", "submitted_at": "2026-11-30T10:00:00Z", "filler": "x" * 900})
+    folder = f"s3://{CONN_ID}@{bucket}/new/survey=1"
+    ours, theirs = FakeHook(listing, page_size=3_000), FakeHook(listing, page_size=3_000)
+
+    def export(hook):
+        return export_new_records(hook, "responses", folder, pagination=None, records_key=None)
+
+    def the_other_export_runs(page: int) -> None:
+        if page == 4:  # ours has uploaded its first part (8.7 MB written)
+            assert moto_s3.uploads_in_progress(bucket) == ["new/survey=1/part-00000001.jsonl"]
+            assert export(theirs)["records"] == 12_000
+
+    ours.before_page = the_other_export_runs
+    with pytest.raises(SurveySphereConcurrentExportError) as caught:
+        export(ours)
+    message = str(caught.value)
+    assert "new/survey=1" in message and "aborted this one's upload" in message
+    assert "a retry continues from the new mark" in message
+    ours.before_page = lambda page: None
+    assert export(ours)["records"] == 0  # the retry continues from the winner's mark
+    assert moto_s3.keys(bucket) == ["new/survey=1/part-00000001.jsonl"] and moto_s3.uploads_in_progress(bucket) == []
+    data = moto_s3.read(bucket, "new/survey=1/part-00000001.jsonl")
+    assert [json.loads(line)["id"] for line in data.splitlines()] == [f"r{n:05d}" for n in range(12_000)]
