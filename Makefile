@@ -6,6 +6,8 @@
 # interpreter (its venv and lock carry a -py3.X suffix; Python 3.11 is the default the plain locks pin).
 #   make test-deploy    the example DAGs in a real deployment (scheduler, API server, ...), via the REST API
 #   make test-browser   the connection form in headless Chromium (Debian's chromium; installed when root)
+#   make test-distributed  the provider on a distributed Airflow 3.3 (CeleryExecutor, PostgreSQL, Redis, two
+#                       workers, two triggerers, moto S3), processes killed with SIGKILL (tests/distributed)
 #
 # Each target creates what it needs: a tools virtualenv with a pinned uv, then one virtualenv per
 # Airflow line installed from the pinned lock in requirements/.
@@ -24,7 +26,7 @@ PY    := $(VENV)/bin/python
 LOCK  := requirements/airflow-$(AIRFLOW)$(PYSUFFIX).txt
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-warehouse bench-formats bench-dlt test-lines test-deploy test-browser test-deploy-browser browser-deps venv bench lock clean dist smoke-wheel lint
+.PHONY: demo test test-unit test-e2e test-model test-s3 bench-s3 test-no-openlineage test-warehouse bench-formats bench-dlt test-lines test-deploy test-browser test-deploy-browser test-distributed browser-deps venv bench lock clean dist smoke-wheel lint
 
 venv: $(VENV)/.installed
 
@@ -41,9 +43,9 @@ $(VENV)/.installed: $(LOCK) requirements/dev.in pyproject.toml airflow_provider_
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-# The deployment, browser and warehouse suites have targets of their own (a whole Airflow, a PostgreSQL).
+# The deployment, browser, warehouse and distributed suites have targets of their own (a whole Airflow, a PostgreSQL).
 test: venv
-	$(PY) -m pytest tests --ignore=tests/deploy --ignore=tests/browser --ignore=tests/warehouse
+	$(PY) -m pytest tests --ignore=tests/deploy --ignore=tests/browser --ignore=tests/warehouse --ignore=tests/distributed
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
@@ -142,6 +144,21 @@ $(WH_VENV)/.installed: requirements/airflow-3.3-warehouse.txt pyproject.toml | $
 test-warehouse: $(WH_VENV)/.installed
 	$(WH_PY) -m pytest tests/warehouse
 
+# The provider on a distributed Airflow 3.3 (tests/distributed): CeleryExecutor with two workers, two triggerers,
+# the metadata database on a throwaway PostgreSQL, the broker on a throwaway Redis (Debian's postgresql and
+# redis-server; installed when root), outputs on moto's S3. A venv of its own (requirements/airflow-3.3-distributed.txt).
+DIST_TEST_VENV := .venv/airflow-3.3-distributed$(PYSUFFIX)
+DIST_TEST_PY   := $(DIST_TEST_VENV)/bin/python
+
+$(DIST_TEST_VENV)/.installed: requirements/airflow-3.3-distributed.txt pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --no-python-downloads --python $(PYTHON) $(DIST_TEST_VENV)
+	$(UV) pip install --quiet --python $(DIST_TEST_PY) -r requirements/airflow-3.3-distributed.txt
+	$(UV) pip install --quiet --python $(DIST_TEST_PY) --no-deps -e .
+	touch $@
+
+test-distributed: $(DIST_TEST_VENV)/.installed
+	$(DIST_TEST_PY) -m pytest tests/distributed $(PYTEST_ARGS)
+
 # Benchmarks (figures, no assertions): a venv of their own, with the HTTP provider as the peer;
 # bytecode is compiled at install so that PYTHONDONTWRITEBYTECODE does not slow every case's start.
 # BENCH_ARGS=--quick for a short run; the results land in benchmarks/results/.
@@ -179,7 +196,7 @@ bench-dlt: $(BENCH_VENV)/.installed $(DLT_VENV)/.installed
 
 # Re-pin every lock after editing requirements/*.in (needs the package index).
 lock: $(UV)
-	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2 airflow-3.3-s3 airflow-2.11-s3 bench bench-dlt dist browser; do \
+	cd requirements && for lock in airflow-3.3 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2 airflow-3.3-s3 airflow-2.11-s3 airflow-3.3-warehouse airflow-3.3-distributed bench bench-dlt dist browser; do \
 		../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 			$$lock.in -o $$lock.txt; done
 	cd requirements && for py in 3.10 3.12 3.13; do \

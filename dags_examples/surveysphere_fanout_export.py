@@ -16,6 +16,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import DAG, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_provider_surveysphere.hooks.surveysphere import SurveySphereHook
+from airflow_provider_surveysphere.lineage import export_alias
 from airflow_provider_surveysphere.operators.surveysphere import SurveySphereOperator
 from airflow_provider_surveysphere.pagination import PageNumberPagination
 
@@ -71,4 +72,8 @@ with DAG(
         surveysphere_conn_id="surveysphere_default",
         pagination=PageNumberPagination(page_size=500),
         records_key="data",
+        # A mapped export names its asset alias here, so that the DAG processor registers it: otherwise the
+        # first mapped task runs finishing at once on a PostgreSQL deployment race to create it, and Airflow 3.3's
+        # execution API fails the loser (a UniqueViolation on the alias name; seen by tests/distributed).
+        outlets=[export_alias("surveysphere_fanout_export", "export_survey")],
     ).expand_kwargs(list_exports())

@@ -10,7 +10,9 @@
   SequentialExecutor, as ``airflow standalone`` does on SQLite.
 
 Everything is private to one folder: AIRFLOW_HOME, the SQLite database, the logs of each process; every
-port (API, worker and triggerer log servers) is a free loopback port chosen at start. :meth:`Deployment.stop`
+port (API, worker and triggerer log servers) is a free loopback port chosen at start. Another executor,
+database or set of components (two Celery workers and two triggerers, say: tests/distributed) is a matter of
+``env`` overrides and a list of :class:`Component` s; :meth:`Deployment.restart` starts a killed one again. :meth:`Deployment.stop`
 ends every process it started and their children (SIGTERM, then SIGKILL), and runs at interpreter exit too.
 
 Use it from tests through ``tests/deploy/fixtures.py`` (one deployment per test session), or by hand::
@@ -31,8 +33,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +64,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Component:
+    """One Airflow process to start: ``airflow <args>``, with environment additions and a working folder.
+
+    :param name: unique within a deployment; names its log file (``processes/<name>.log``)
+    :param args: the arguments after ``airflow``
+    :param env: added to the deployment's environment for this process only
+    :param cwd: its working folder (the deployment's root by default)
+    """
+
+    name: str
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
 @dataclass
 class Process:
     """One started component: its command, its process and the file its output goes to."""
@@ -69,6 +87,7 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    component: Component | None = None
 
     def tail(self, chars: int = 3000) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -82,6 +101,7 @@ class Deployment:
     :param env: extra environment for every component (connections, variables, config overrides)
     :param dags_folder: the DAG files to serve
     :param start_timeout: seconds to wait for every component to report healthy
+    :param components: the processes to start (by default what ``airflow standalone`` starts, see above)
     """
 
     def __init__(
@@ -91,6 +111,7 @@ class Deployment:
         env: Mapping[str, str] | None = None,
         dags_folder: Path = DAGS_FOLDER,
         start_timeout: float = 240,
+        components: Sequence[Component] | None = None,
     ) -> None:
         self.root = root
         self.home = root / "airflow-home"
@@ -98,6 +119,7 @@ class Deployment:
         self.dags_folder = dags_folder
         self.start_timeout = start_timeout
         self.extra_env = dict(env or {})
+        self.components = list(components) if components is not None else None
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.processes: list[Process] = []
@@ -185,25 +207,13 @@ class Deployment:
         atexit.register(self.stop)
         try:
             self.cli("db", "migrate")
-            if AIRFLOW_3:
-                components = [
-                    ("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]),
-                    ("scheduler", ["scheduler"]),
-                    ("dag-processor", ["dag-processor"]),
-                    ("triggerer", ["triggerer"]),
-                ]
-            else:
+            if not AIRFLOW_3:
                 self.cli(
                     "users", "create", "--role", "Admin", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD,
                     "--firstname", "Test", "--lastname", "Admin", "--email", "admin@example.invalid",
                 )
-                components = [
-                    ("webserver", ["webserver", "--hostname", "127.0.0.1", "--port", str(self.port), "--workers", "1"]),
-                    ("scheduler", ["scheduler"]),
-                    ("triggerer", ["triggerer"]),
-                ]
-            for name, args in components:
-                self._spawn(name, args)
+            for component in self.components if self.components is not None else self.default_components():
+                self.spawn(component)
             self._wait_healthy()
             self._authenticate()
         except BaseException:
@@ -211,15 +221,54 @@ class Deployment:
             raise
         return self
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        log = self.process_logs / f"{name}.log"
+    def default_components(self) -> list[Component]:
+        """What ``airflow standalone`` starts on this Airflow line, each as a process of its own."""
+        if AIRFLOW_3:
+            return [
+                Component("api-server", ("api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")),
+                Component("scheduler", ("scheduler",)),
+                Component("dag-processor", ("dag-processor",)),
+                Component("triggerer", ("triggerer",)),
+            ]
+        return [
+            Component("webserver", ("webserver", "--hostname", "127.0.0.1", "--port", str(self.port), "--workers", "1")),
+            Component("scheduler", ("scheduler",)),
+            Component("triggerer", ("triggerer",)),
+        ]
+
+    def spawn(self, component: Component) -> Process:
+        """Start one component (its output appended to its log file); return it."""
+        log = self.process_logs / f"{component.name}.log"
+        cwd = component.cwd or self.root
+        cwd.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args],
-                env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.root, start_new_session=True,  # its own process group: stop() ends all of it
+                [sys.executable, "-m", "airflow", *component.args],
+                env={**self.env(), **component.env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=cwd, start_new_session=True,  # its own process group: stop() ends all of it
             )
-        self.processes.append(Process(name, popen, log))
+        process = Process(component.name, popen, log, component)
+        self.processes.append(process)
+        return process
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        self.spawn(Component(name, tuple(args)))
+
+    def process(self, name: str) -> Process:
+        """The running process of the component ``name`` (the newest, after a restart)."""
+        running = [p for p in self.processes if p.name == name and p.popen.poll() is None]
+        if not running:
+            raise self._fail(f"component {name} is not running")
+        return running[-1]
+
+    def restart(self, name: str) -> Process:
+        """Start the component ``name`` again, as it was first started (after it was stopped or killed)."""
+        if any(p.name == name and p.popen.poll() is None for p in self.processes):
+            raise self._fail(f"component {name} is still running")
+        started = [p.component for p in self.processes if p.name == name and p.component is not None]
+        if not started:
+            raise self._fail(f"no component {name} was started")
+        return self.spawn(started[-1])
 
     def stop(self) -> None:
         """End every started process and all their descendants; safe to call twice."""
@@ -343,9 +392,15 @@ class Deployment:
         """Pause ``dag_id``."""
         self.call("PATCH", f"dags/{dag_id}", params={"update_mask": "is_paused"}, json={"is_paused": True})
 
-    def trigger(self, dag_id: str, *, conf: Mapping[str, Any] | None = None, logical_date: str | None = None) -> str:
-        """Trigger a run through the REST API; return its run id. No logical date: the API's default."""
+    def trigger(
+        self, dag_id: str, *, conf: Mapping[str, Any] | None = None, logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Trigger a run through the REST API; return its run id. No logical date: the API's default; no run id:
+        one Airflow makes up."""
         body: dict[str, Any] = {"conf": dict(conf or {})}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
         if AIRFLOW_3:
             body["logical_date"] = logical_date  # required by the v2 API; null lets Airflow 3 leave it unset
         elif logical_date is not None:
