@@ -293,7 +293,8 @@ def transport_error(method: str, url: str, conn_id: str, exc: BaseException) -> 
     address = address_of(url) if parts.netloc else ""
     if isinstance(exc, requests.exceptions.SSLError):
         return SurveySphereTLSError(method, path, conn_id, address)
-    if address and isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+    body_errors = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+    if address and isinstance(exc, body_errors):
         return SurveySphereBodyError(method, path, address, *body_failure_cause(exc))
     proxy = proxy_for(url) if address else None
     cause, error_type = connection_failure_cause(exc, via_proxy=proxy is not None)

@@ -666,11 +666,15 @@ def test_a_hand_off_wakes_only_the_thread_it_is_for(monkeypatch):
     paginator = Recording(gate, "items", records_key="data", max_concurrency=concurrency, max_pages=None,
                           pagination=PageNumberPagination(page_size=1, total_pages_key="totalPages"))
     read = []
-    for page in paginator.iter_pages():
-        read += page.records
+
+    def parked() -> bool:
         fetcher = paginator.fetchers[-1]
         assert isinstance(fetcher, ConcurrentFetcher)
-        assert wait_until(lambda: gate.settled(fetcher) and fetcher.state().busy == 0)  # every worker parked
+        return gate.settled(fetcher) and fetcher.state().busy == 0
+
+    for page in paginator.iter_pages():
+        read += page.records
+        assert wait_until(parked)  # every worker parked before the next page is read
     assert read == list(range(1, pages + 1))
     # One wake-up per request a parked worker takes (and a few at the start and the close).
     assert len(wakes) <= pages + 3 * concurrency, len(wakes)
