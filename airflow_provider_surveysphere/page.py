@@ -48,6 +48,9 @@ class PageRequest:
 class Page:
     """One page as read: the request that fetched it, the answer, its parsed body and its records.
 
+    With raw records (``Paginator(raw_records=True)``) each record is its JSON bytes (:class:`msgspec.Raw`), and
+    ``body`` is decoded but for the records' list, which is ``records``.
+
     :param number: 1 for the first page
     """
 

@@ -130,6 +130,9 @@ class Paginator(Iterator[Any]):
     :param max_pages: fail rather than read more pages than this (None: no cap)
     :param max_concurrency: page requests in flight at once; more than 1 needs a page-number or offset strategy
     :param max_empty_pages: fail after this many empty pages in a row that still name a next page
+    :param raw_records: each record as its raw JSON bytes (:class:`msgspec.Raw`), for an export that writes them
+        unchanged; ignored with a strategy that reads the records' values (``needs_record_values``), and a page
+        that cannot be split so (:func:`~airflow_provider_surveysphere.codec.split_records`) is decoded as usual
     """
 
     def __init__(
@@ -145,10 +148,12 @@ class Paginator(Iterator[Any]):
         max_pages: int | None = DEFAULT_MAX_PAGES,
         max_concurrency: int = 1,
         max_empty_pages: int = DEFAULT_MAX_EMPTY_PAGES,
+        raw_records: bool = False,
     ) -> None:
         self.send = send
         self.strategy = as_pagination(pagination)
         self.records_key = records_key
+        self.raw_records = raw_records and not self.strategy.needs_record_values
         self.max_pages = _check_cap("max_pages", max_pages)
         self.max_empty_pages = _check_cap("max_empty_pages", max_empty_pages)
         self.max_concurrency = check_max_concurrency(
@@ -206,7 +211,7 @@ class Paginator(Iterator[Any]):
         """Iterate page by page instead: each :class:`Page` holds its answer and its records."""
         fetcher = self.new_fetcher()
         walk = _walk(fetcher, self.strategy, self.first, self.records_key, self.max_pages, self.max_empty_pages,
-                     self._progress)
+                     self._progress, self.raw_records)
         self._walks[walk] = fetcher
         return walk
 
@@ -225,7 +230,13 @@ class Paginator(Iterator[Any]):
         )
 
 
-def _read(number: int, request: PageRequest, response: Any, first: PageRequest, records_key: str | None) -> Page:
+def _read(
+    number: int, request: PageRequest, response: Any, first: PageRequest, records_key: str | None, raw: bool
+) -> Page:
+    if raw:
+        split = codec.split_records(response.content, records_key)
+        if split is not None:
+            return Page(number, request, response, *split)
     where = f"page {number} of {first.endpoint}"
     try:
         body = codec.loads(response.content)
@@ -243,6 +254,7 @@ def _walk(
     max_pages: int | None,
     max_empty_pages: int | None,
     progress: _Progress,
+    raw: bool,
 ) -> Generator[Page, None, None]:
     """Read every page through ``fetcher``; stop the fetcher however the iteration ends.
 
@@ -250,7 +262,7 @@ def _walk(
     a reference cycle that only a garbage collection frees, and an abandoned export would keep its threads.
     """
     try:
-        yield from _loop(fetcher, strategy, first, records_key, max_pages, max_empty_pages, progress)
+        yield from _loop(fetcher, strategy, first, records_key, max_pages, max_empty_pages, progress, raw)
     except GeneratorExit:  # closed or abandoned by the consumer: wait until nothing is sent any more
         fetcher.close(wait=True)
         raise
@@ -268,6 +280,7 @@ def _loop(
     max_pages: int | None,
     max_empty_pages: int | None,
     progress: _Progress,
+    raw: bool,
 ) -> Iterator[Page]:
     request: PageRequest | None = first
     seen: set[bytes] = set()
@@ -291,7 +304,7 @@ def _loop(
             response = fetcher.get(number - 1, request)
         except SurveySphereBodyError as exc:  # the hook cannot know which page it was reading
             raise exc.on_page(f"page {number} of {first.endpoint}") from None
-        page = _read(number, request, response, first, records_key)
+        page = _read(number, request, response, first, records_key, raw)
         del response
         # Every page may say how many there are now (a live survey grows): the fetcher plans by the latest.
         fetcher.set_total(strategy.total_pages(page))

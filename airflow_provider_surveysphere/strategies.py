@@ -61,6 +61,12 @@ class Pagination(ABC):
         """The number of pages the server says there are, read from ``page``; None when unknown."""
         return None
 
+    #: Whether :meth:`next_request` or :meth:`total_pages` read the values of ``page.records`` (the last
+    #: record's id, say). An export that writes records unchanged gets them as raw JSON bytes otherwise; the
+    #: strategies here read only the body's other fields, the headers and the number of records, and say False.
+    #: A strategy of your own that reads record values keeps True (a subclass of one here sets it back to True).
+    needs_record_values: bool = True
+
 
 class PageNumberPagination(Pagination):
     """``?page=1&pageSize=100``, then 2, 3, ... until a short or empty page.
@@ -72,6 +78,8 @@ class PageNumberPagination(Pagination):
     :param first_page: number of the first page (1, or 0 for some APIs)
     :param total_pages_key: dotted path to a total-pages field in the body, when the API has one
     """
+
+    needs_record_values = False
 
     def __init__(
         self,
@@ -125,6 +133,8 @@ class OffsetPagination(Pagination):
     :param total_key: dotted path to a total-records field in the body, when the API has one
     """
 
+    needs_record_values = False
+
     def __init__(
         self,
         offset_param: str = "offset",
@@ -175,6 +185,8 @@ class CursorPagination(Pagination):
     :param cursor_key: dotted path to the next cursor in the body; absent, null or empty ends the paging
     """
 
+    needs_record_values = False
+
     def __init__(self, cursor_param: str = "cursor", cursor_key: str = "next_cursor") -> None:
         self.cursor_param = cursor_param
         self.cursor_key = cursor_key
@@ -195,6 +207,8 @@ class NextLinkPagination(Pagination):
     :param next_key: dotted path to the next URL in the body; absent, null or empty ends the paging
     """
 
+    needs_record_values = False
+
     def __init__(self, next_key: str = "next") -> None:
         self.next_key = next_key
 
@@ -212,6 +226,8 @@ class NextLinkPagination(Pagination):
 class LinkHeaderPagination(Pagination):
     """The ``Link: <url>; rel="next"`` header of RFC 8288 names the next page."""
 
+    needs_record_values = False
+
     def next_request(self, page: Page) -> PageRequest | None:
         link = page.response.links.get("next", {}).get("url")
         if not link:
@@ -227,6 +243,8 @@ class CallablePagination(Pagination):
 
     :param function: the user's function
     """
+
+    needs_record_values = False
 
     KEYS = frozenset({"endpoint", "params", "json", "data"})
 
@@ -253,6 +271,8 @@ class CallablePagination(Pagination):
 
 class SinglePage(Pagination):
     """No pagination: one request, one page."""
+
+    needs_record_values = False
 
     def next_request(self, page: Page) -> PageRequest | None:
         return None

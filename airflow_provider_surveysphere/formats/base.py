@@ -16,10 +16,13 @@ class RecordEncoder(Protocol):
     :attr name: the format's name (``"jsonl"``, ``"csv"``, ``"parquet"``)
     :attr compresses_itself: True when the format compresses inside the file (Parquet): the writer then
         adds no stream compression
+    :attr takes_raw_records: True when the format writes records unchanged (JSON Lines): an export then reads
+        them as raw JSON bytes (:class:`msgspec.Raw`) instead of decoding them, and :meth:`encode_page` gets those
     """
 
     name: str
     compresses_itself: bool
+    takes_raw_records: bool
 
     def encode_page(self, records: list[Any]) -> bytes:
         """The bytes of one page of records, in order (possibly none, while a format buffers)."""
@@ -45,6 +48,7 @@ class TabularEncoder:
 
     name = "tabular"
     compresses_itself = False
+    takes_raw_records = False  # flattening needs the values
 
     def __init__(
         self,

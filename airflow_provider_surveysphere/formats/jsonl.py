@@ -1,4 +1,4 @@
-"""JSON Lines: each record as it came, one compact JSON document a line (the default export format)."""
+"""JSON Lines: each record as it came, one JSON document a line (the default export format)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from airflow_provider_surveysphere.codec import encode_records
 
 
 class JsonLinesEncoder:
-    """Records as they came, one per line; no columns, nothing buffered."""
+    """Records as they came, one per line; no columns, nothing buffered.
+
+    Raw records (:class:`msgspec.Raw`) are written as the server's bytes, decoded ones compact (see
+    :mod:`airflow_provider_surveysphere.codec`).
+    """
 
     name = "jsonl"
     compresses_itself = False
+    takes_raw_records = True
 
     def encode_page(self, records: list[Any]) -> bytes:
         return encode_records(records)

@@ -278,6 +278,7 @@ class SurveySphereHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         max_pages: int | None = DEFAULT_MAX_PAGES,
         max_concurrency: int = 1,
+        raw_records: bool = False,
     ) -> Paginator:
         """Iterate over the records of every page, in order; one page in memory at a time by default.
 
@@ -295,6 +296,9 @@ class SurveySphereHook(BaseHook):
             this; None for no cap
         :param max_concurrency: page requests in flight at once (1: one after the other). More than 1 needs
             a page-number or offset strategy; see docs/pagination.md for what it costs the server
+        :param raw_records: give each record as the server's JSON bytes (:class:`msgspec.Raw`) instead of its
+            decoded value, for code that writes records unchanged (a JSON Lines export); a strategy that reads
+            record values, or a page msgspec cannot split, still gives decoded records. See docs/formats.md
         :return: an iterator of records that also counts ``pages`` and ``records`` as it goes; leaving it early
             (``break``, ``close()``, a ``with`` block, an exception) stops its requests at once
         """
@@ -316,6 +320,7 @@ class SurveySphereHook(BaseHook):
             records_key=records_key,
             max_pages=max_pages,
             max_concurrency=max_concurrency,
+            raw_records=raw_records,
         )
 
     #: The UI's Test makes one attempt and waits at most this many seconds (less if the connection's

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import requests
 
     from airflow.providers.common.compat.sdk import Context
+    from airflow_provider_surveysphere.formats import RecordEncoder
     from airflow_provider_surveysphere.formats.options import ColumnSpec
     from airflow_provider_surveysphere.pagination import PaginationLike
 
@@ -41,7 +42,8 @@ class SurveySphereOperator(BaseOperator):
     and a paginated call returns its list of records, up to ``max_xcom_records``: XCom is for
     metadata, not data. With ``output_path`` the records stream to that file as JSON Lines, CSV or
     Parquet (``output_format``), one page in memory at a time; the file appears only once complete, and
-    XCom gets ``{"path": ..., "records": N, "pages": P, "format": ...}``.
+    XCom gets ``{"path": ..., "records": N, "pages": P, "format": ...}``. A JSON Lines export writes each
+    record as the server's own bytes, without decoding it (:meth:`export_raw_records`, docs/formats.md).
 
     :param endpoint: path relative to the connection's base URL (templated)
     :param method: HTTP method
@@ -207,7 +209,7 @@ class SurveySphereOperator(BaseOperator):
         self.json = json_field(self.json)
         self.data = data_field(self.data)
 
-    def _paginate(self) -> Any:
+    def _paginate(self, *, raw_records: bool = False) -> Any:
         return self.hook.paginate(
             self.endpoint,
             params=self.query_params,
@@ -219,7 +221,16 @@ class SurveySphereOperator(BaseOperator):
             headers=self.headers,
             max_pages=self.max_pages,
             max_concurrency=self.max_concurrency,
+            raw_records=raw_records,
         )
+
+    def export_raw_records(self, encoder: RecordEncoder) -> bool:
+        """Whether the export reads records as the server's JSON bytes rather than decoding them: when its format
+        writes them unchanged (JSON Lines). Override to return False in a subclass whose export needs the values.
+
+        :param encoder: the export's format
+        """
+        return encoder.takes_raw_records
 
     def check(self, page: Page | requests.Response) -> None:
         """Apply ``response_check`` to an answer; a false result fails the task."""
@@ -283,7 +294,7 @@ class SurveySphereOperator(BaseOperator):
             encoder=self.format_options.encoder(output_format, self.compression, self.log),
         )
         target = writer.location.describe()
-        paginator = self._paginate()
+        paginator = self._paginate(raw_records=self.export_raw_records(writer.encoder))
         progress = ExportProgress(self.log)
         self.log.info("Exporting %s to %s", self.endpoint, target)
         with writer:

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency-limit", type=int, default=defaults.concurrency_limit,
                         help="answer 429 past this many requests in flight; 0 = no limit (default: %(default)s)")
     parser.add_argument("--page-cache", type=int, default=defaults.page_cache, help=_help_of("page_cache"))
+    parser.add_argument("--indent", type=int, default=defaults.indent, help=_help_of("indent"))
     parser.add_argument("--retry-after", type=int, default=defaults.retry_after,
                         help="seconds sent in Retry-After with a 429 (default: %(default)s)")
     faults = parser.add_argument_group("failures and waiting (SandboxConfig fields; also settable at runtime with "
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             concurrency_limit=args.concurrency_limit,
             retry_after=args.retry_after,
             page_cache=args.page_cache,
+            indent=args.indent,
             **{name: getattr(args, name) for name in KNOBS},
         )
     except ValueError as exc:

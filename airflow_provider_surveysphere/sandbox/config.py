@@ -73,6 +73,8 @@ class SandboxConfig:
         (least recently used first out; 0 = build every page). Generating and encoding a page of 500 records
         costs the sandbox more CPU than reading it costs a client, so a benchmark on a small machine turns
         this on to measure its client rather than the sandbox.
+    :param indent: pretty-print data answers with this many spaces of indent, a line break inside every
+        record (0 = compact JSON, the default).
     """
 
     client_id: str = "sandbox-client"
@@ -99,6 +101,7 @@ class SandboxConfig:
     live_survey: str = ""
     live_visible: int = 0
     page_cache: int = 0
+    indent: int = 0
 
     def __post_init__(self) -> None:
         if self.start == ENDS_NOW:
@@ -113,7 +116,7 @@ class SandboxConfig:
             raise ValueError("error_rate must be between 0 and 1")
         for name in ("surveys", "responses_per_survey", "token_endpoint_failures", "error_every",
                      "rate_limit_every", "retry_after", "drop_every", "revoke_after", "revoke_times",
-                     "concurrency_limit", "page_cache"):
+                     "concurrency_limit", "page_cache", "indent"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.token_lifetime < 0 or self.latency < 0 or self.latency_jitter < 0:

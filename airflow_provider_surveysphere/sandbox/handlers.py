@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus
 
 from airflow_provider_surveysphere import codec
 from airflow_provider_surveysphere.sandbox.config import _survey_status
-from airflow_provider_surveysphere.sandbox.data import Page, parse_timestamp
+from airflow_provider_surveysphere.sandbox.data import parse_timestamp
 from airflow_provider_surveysphere.sandbox.replies import (
     _Drop,
     _error,
@@ -98,8 +98,9 @@ def _paging(params: dict[str, list[str]]) -> tuple[int, int]:
     return page, page_size
 
 
-def _page_reply(page: Page) -> _Reply:
-    return _Reply(200, page.to_json())
+def _data_json(value: Any, indent: int) -> bytes:
+    """A data answer: compact, or pretty-printed with ``indent`` spaces (and a line break inside every record)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False).encode() if indent else codec.dumps(value)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -315,21 +316,22 @@ class _Handler(BaseHTTPRequestHandler):
             return fault
         dataset = state.config.dataset()
         try:
+            indent = state.config.indent
             if not rest:
                 listing = dataset.survey_page(*_paging(params))
                 listing.data[:] = [_survey_status(state.config, survey) for survey in listing.data]
-                return _page_reply(listing)
+                return _Reply(200, _data_json(listing.to_json(), indent))
             number = dataset.survey_number(rest[0])
             if number is None:
                 return _error(404, "not_found", f"survey {rest[0]!r} not found")
             if len(rest) == 1:
-                return _Reply(200, _survey_status(state.config, dataset.survey(number)))
+                return _Reply(200, _data_json(_survey_status(state.config, dataset.survey(number)), indent))
             page, page_size = _paging(params)
             since, until = _time_param(params, "since"), _time_param(params, "until")
             visible = state.config.live_visible if state.config.live_survey == rest[0] else None
-            key = (dataset.identity, number, page, page_size, since, until, visible)  # all a page depends on
-            return _Reply(200, state.cached_page(key, lambda: codec.dumps(
-                dataset.response_page(number, page, page_size, since, until, visible).to_json())))
+            key = (dataset.identity, number, page, page_size, since, until, visible, indent)  # all a page depends on
+            return _Reply(200, state.cached_page(key, lambda: _data_json(
+                dataset.response_page(number, page, page_size, since, until, visible).to_json(), indent)))
         except _BadParameter as exc:
             return _Reply(400, {"error": "invalid_request", "error_description": str(exc),
                                 "parameter": exc.name})

@@ -114,7 +114,7 @@ def test_api_side_os_error_is_not_reported_as_an_output_error(hook, mocked_api, 
             raise OSError("Could not find a suitable TLS CA certificate bundle, invalid path: off")
             yield
 
-    monkeypatch.setattr(op, "_paginate", FailingPaginator)
+    monkeypatch.setattr(op, "_paginate", lambda **_: FailingPaginator())
     with pytest.raises(OSError, match="CA certificate bundle") as caught:
         op.execute({})
     assert not isinstance(caught.value, (SurveySphereOutputError, SurveySphereOutputTransientError))
