@@ -77,12 +77,15 @@ class SurveySphereBearerAuth(AuthBase):
 
     def __init__(self, origin: str, get_token: Callable[[], str], invalidate: Callable[[str], None]) -> None:
         self.origin = origin
+        self._root = origin + "/"
         self.get_token = get_token
         self.invalidate = invalidate
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url_origin = origin_of(request.url or "")
-        if url_origin != self.origin:
+        url = request.url or ""
+        # A URL that starts with the origin and a slash is on it (the authority ends at the first "/"): the
+        # common case needs no parsing. Anything else is parsed and compared.
+        if not url.startswith(self._root) and (url_origin := origin_of(url)) != self.origin:
             raise SurveySphereForeignHostError(url_origin, self.origin)
         request.headers["Authorization"] = f"Bearer {self.get_token()}"
         if request.body is not None and not isinstance(request.body, _REPLAYABLE):

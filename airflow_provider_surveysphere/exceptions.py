@@ -113,6 +113,64 @@ class SurveySphereConnectionError(SurveySphereAPIError):
         super().__init__(method, path, 0, f"cannot connect to {address}{via}: {cause} ({error_type})")
 
 
+class SurveySphereBodyError(SurveySphereConnectionError):
+    """An answer came, but its body did not arrive whole (cut short before its ``Content-Length``, a broken chunk)
+    or could not be decoded (its ``Content-Encoding``).
+
+    Transient, like the connection failures it derives from: the task's retries apply. The paging names the page
+    it was reading (:meth:`on_page`).
+
+    :param method: HTTP method of the request
+    :param path: the request's path (no query string)
+    :param address: ``host:port`` that answered
+    :param cause: what went wrong, in words
+    :param error_type: the name of the low-level error, for searches
+    :param page: the page being read, when the paging knows it
+    """
+
+    def __init__(
+        self, method: str, path: str, address: str, cause: str, error_type: str, page: str | None = None
+    ) -> None:
+        self.address = address
+        self.cause = cause
+        self.error_type = error_type
+        self.proxy = None
+        self.page = page
+        where = f" ({page})" if page else ""
+        SurveySphereAPIError.__init__(self, method, path, 0, f"the answer from {address}{where} {cause} ({error_type})")
+
+    def on_page(self, page: str) -> SurveySphereBodyError:
+        """The same error, naming the page (``"page 2 of api/v1/..."``) the paging was reading."""
+        return SurveySphereBodyError(self.method, self.path, self.address, self.cause, self.error_type, page)
+
+
+def body_failure_cause(exc: BaseException) -> tuple[str, str]:
+    """``(cause in words, low-level error type)`` of an answer whose body did not arrive whole or decode.
+
+    :param exc: what requests raised (``ChunkedEncodingError``, ``ContentDecodingError``)
+    """
+    import http.client
+
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending and len(seen) < 20:
+        current = pending.pop(0)
+        if current is None or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, http.client.IncompleteRead):
+            received = len(current.partial)
+            if current.expected is not None:
+                return (f"was cut short: its body ended after {received} of {received + current.expected} bytes",
+                        "IncompleteRead")
+            return f"was cut short: its body ended after {received} bytes", "IncompleteRead"
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        pending.extend([current.__cause__, current.__context__])
+    if any(type(error).__name__ in ("ContentDecodingError", "DecodeError") for error in seen):
+        return "could not be decoded as its Content-Encoding says", "ContentDecodingError"
+    return "was cut short: its body did not arrive whole", type(exc).__name__
+
+
 class SurveySphereTLSError(SurveySpherePermanentError):
     """The server's certificate could not be verified: a setting to fix, not a failure to retry.
 
@@ -235,6 +293,9 @@ def transport_error(method: str, url: str, conn_id: str, exc: BaseException) -> 
     address = address_of(url) if parts.netloc else ""
     if isinstance(exc, requests.exceptions.SSLError):
         return SurveySphereTLSError(method, path, conn_id, address)
+    body_errors = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+    if address and isinstance(exc, body_errors):
+        return SurveySphereBodyError(method, path, address, *body_failure_cause(exc))
     proxy = proxy_for(url) if address else None
     cause, error_type = connection_failure_cause(exc, via_proxy=proxy is not None)
     if not address:

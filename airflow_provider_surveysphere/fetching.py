@@ -130,9 +130,9 @@ class ConcurrentFetcher:
       the worker threads (daemon threads: they never hold the process) end after the request they have on the
       wire, if any.
 
-    State lives under one condition variable: a worker publishes an answer and the loop reads it under the same
-    lock, and the loop never depends on a worker's bookkeeping to get its page requested, so no order of thread
-    completions can leave the loop's page unrequested.
+    State lives under one lock (with two conditions: the loop's answer, the workers' requests): a worker publishes
+    an answer and the loop reads it under the same lock, and the loop never depends on a worker's bookkeeping to
+    get its page requested, so no order of thread completions can leave the loop's page unrequested.
 
     :param send: sends one page request; called from worker threads
     :param plan: the request of page ``index`` (0-based), as the strategy addresses it up front
@@ -159,7 +159,12 @@ class ConcurrentFetcher:
         self.handoff = handoff
         #: Set on close: senders send nothing more and end their waits.
         self.stop = Stop()
-        self._condition = threading.Condition(threading.Lock())
+        # One lock, two conditions: the loop waits for its answer on one, idle workers for a request on the other,
+        # so that an answer wakes the loop alone (when it waits for that page) and a request wakes one worker,
+        # not every thread of the fetcher (16 wake-ups a page at max_concurrency=16, each taking the GIL).
+        self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
+        self._requested = threading.Condition(self._lock)
         self._slots: dict[int, _Slot] = {}  # pages requested and not yet read
         self._queue: list[int] = []  # a heap of requested pages no worker has taken yet: lowest first
         self._reading = 0  # the page the loop reads next
@@ -181,7 +186,7 @@ class ConcurrentFetcher:
     def get(self, index: int, request: PageRequest) -> requests.Response:
         """The answer to ``request``, the request of page ``index``; the loop asks for the pages in order."""
         fingerprint = request.fingerprint()
-        with self._condition:
+        with self._lock:
             if self._closed:  # closed from another thread between two pages: start nothing
                 raise SurveySpherePagingStopped()
             self._reading = max(self._reading, index)
@@ -194,7 +199,7 @@ class ConcurrentFetcher:
             self._refill()
             while not slot.done and not self._closed:
                 self._awaiting = index
-                self._condition.wait()
+                self._answered.wait()
             self._awaiting = None
             if self._closed:  # closed from another thread while the loop waited (its slot is gone)
                 raise SurveySpherePagingStopped()
@@ -207,7 +212,7 @@ class ConcurrentFetcher:
 
     def set_total(self, pages: int | None) -> None:
         """The page just read says there are ``pages`` pages (None: it does not say); plan by it from now on."""
-        with self._condition:
+        with self._lock:
             self._total_pending = False
             self._total = None if pages is None else max(pages, 1)
             self._refill()
@@ -215,7 +220,7 @@ class ConcurrentFetcher:
     def read_ahead(self, index: int) -> None:
         """Page ``index`` will be read next: plan its window now (the loop calls this once it knows the page
         before it was not the last, and before that page is consumed)."""
-        with self._condition:
+        with self._lock:
             self._reading = max(self._reading, index)
             self._refill()
 
@@ -225,11 +230,12 @@ class ConcurrentFetcher:
         :param wait: False after a failure or when only stopping (the workers end on their own; they are
             daemon threads, which never hold the process)
         """
-        with self._condition:
+        with self._lock:
             self._closed = True
             self._queue.clear()
             self._slots.clear()
-            self._condition.notify_all()
+            self._answered.notify_all()
+            self._requested.notify_all()
             workers = list(self._workers)
         self.stop.set()  # ends the senders' waits (backoff, Retry-After, the throttle's limit)
         if wait:
@@ -240,7 +246,7 @@ class ConcurrentFetcher:
 
     def state(self) -> FetcherState:
         """A snapshot of the threads' state (a test seam)."""
-        with self._condition:
+        with self._lock:
             return FetcherState(len(self._workers), self._idle, self._busy, len(self._queue), self._awaiting,
                                 self._closed)
 
@@ -293,7 +299,9 @@ class ConcurrentFetcher:
         """Wake the idle workers for the queued requests; start a worker for each one no idle worker will take, up
         to ``max_concurrency``."""
         if self._queue and self._idle:
-            self._condition.notify_all()
+            # A worker waits only while the queue is empty, so one woken per queued request is enough: one that
+            # finds the queue emptied by a busy worker coming back waits again.
+            self._requested.notify(min(len(self._queue), self._idle))
         while len(self._queue) > self._idle and len(self._workers) < self.max_concurrency:
             worker = threading.Thread(
                 target=self._work, name=f"surveysphere-page-{len(self._workers) + 1}", daemon=True
@@ -305,10 +313,10 @@ class ConcurrentFetcher:
 
     def _work(self) -> None:
         while True:
-            with self._condition:
+            with self._lock:
                 self._idle += 1
                 while not self._queue and not self._closed:
-                    self._condition.wait()
+                    self._requested.wait()
                 self._idle -= 1
                 if self._closed:
                     return
@@ -327,17 +335,17 @@ class ConcurrentFetcher:
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it in the caller's thread
             error = exc
         self.handoff("answered", index)
-        with self._condition:
+        with self._lock:
             slot.response, slot.error, slot.done = response, error, True
             current = self._slots.get(index) is slot  # not an answer the loop dropped (derailed, closed)
             if current and error is not None and not isinstance(error, SurveySpherePagingStopped):
                 self._stop_past(index)
-            if current and self._awaiting == index:
+            if current and self._awaiting == index:  # the loop waits for this very answer: wake it
                 self._awaiting = None
-            self._condition.notify_all()
+                self._answered.notify()
         del response, error
         self.handoff("published", index)
-        with self._condition:
+        with self._lock:
             self._busy -= 1
             self._refill()
         self.handoff("refilled", index)

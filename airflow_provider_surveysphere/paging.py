@@ -28,7 +28,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_surveysphere import codec
-from airflow_provider_surveysphere.exceptions import SurveySphereArgumentError, SurveySpherePaginationError
+from airflow_provider_surveysphere.exceptions import (
+    SurveySphereArgumentError,
+    SurveySphereBodyError,
+    SurveySpherePaginationError,
+)
 from airflow_provider_surveysphere.fetching import ConcurrentFetcher, Fetcher, SequentialFetcher
 from airflow_provider_surveysphere.page import Page, PageRequest, dig
 from airflow_provider_surveysphere.strategies import as_pagination
@@ -302,7 +306,10 @@ def _loop(
                 f"(endpoint {request.endpoint}, params {dict(request.params)}); stopping instead of looping"
             )
         seen.add(fingerprint)
-        response = fetcher.get(number - 1, request)
+        try:
+            response = fetcher.get(number - 1, request)
+        except SurveySphereBodyError as exc:  # the hook cannot know which page it was reading
+            raise exc.on_page(f"page {number} of {first.endpoint}") from None
         page = _read(number, request, response, first, records_key, raw)
         del response
         # Every page may say how many there are now (a live survey grows): the fetcher plans by the latest.

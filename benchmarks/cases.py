@@ -55,6 +55,7 @@ def provider_paginate(args: argparse.Namespace) -> tuple[int, int]:
     from airflow_provider_surveysphere.pagination import PageNumberPagination
 
     hook = SurveySphereHook()
+    started = time.perf_counter()
     records = hook.paginate(
         ENDPOINT,
         params=window(args.records),
@@ -64,9 +65,16 @@ def provider_paginate(args: argparse.Namespace) -> tuple[int, int]:
     )
     count = 0
     for _ in records:
+        if not count:
+            # The first page is read alone (its total says how many follow): a fixed cost at every concurrency.
+            FIRST_RECORD["seconds"] = time.perf_counter() - started
         count += 1
     hook.close()
     return count, records.pages
+
+
+#: When the first record came out (seconds from the start of the export), for the latency section.
+FIRST_RECORD: dict[str, float] = {}
 
 
 def provider_operator(args: argparse.Namespace) -> tuple[int, int]:
@@ -80,7 +88,8 @@ def provider_operator(args: argparse.Namespace) -> tuple[int, int]:
             query_params=window(args.records),
             pagination=PageNumberPagination(page_size=args.page_size, total_pages_key="totalPages"),
             records_key="data",
-            output_path=os.path.join(directory, "responses.jsonl"),
+            # --output keeps the file, so that the runner can compare the bytes of two runs
+            output_path=args.output or os.path.join(directory, "responses.jsonl"),
             max_concurrency=args.concurrency,
         )
         result = operator.execute(context={})
@@ -109,6 +118,45 @@ def limit(args: argparse.Namespace) -> tuple[int, int]:
         count += len(response.json()["data"])  # the records are discarded
     session.close()
     return count, pages
+
+
+# -- the ceiling: the same pages, read by the leanest Python client ------------------------------------------
+
+
+def http_client(args: argparse.Namespace) -> tuple[int, int]:
+    """The export's pages over one keep-alive ``http.client`` connection, each body read and not parsed.
+
+    About the least a Python client can do per page: what is left of the wall time is the sandbox's, so the
+    cases' throughput over this one is the share of the server's rate they reach.
+    """
+    from urllib.parse import urlencode
+
+    connection = _http_client_connection(args)
+    form = urlencode(TOKEN_FORM)
+    connection.request("POST", "/connect/token", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    token = json.loads(connection.getresponse().read())["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    path = "/" + ENDPOINT + "?"
+    params = window(args.records)
+    pages = math.ceil(args.records / args.page_size)
+    received = 0
+    for page in range(1, pages + 1):
+        connection.request("GET", path + urlencode({**params, "page": page, "pageSize": args.page_size}), headers=headers)
+        answer = connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"page {page}: {answer.status}")
+        received += len(body)
+    connection.close()
+    return args.records, pages  # not parsed: the page count says what was read
+
+
+def _http_client_connection(args: argparse.Namespace) -> http.client.HTTPConnection:
+    parts = urlsplit(args.base_url)
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=args.ca)
+        return http.client.HTTPSConnection(parts.hostname, parts.port, context=context)
+    return http.client.HTTPConnection(parts.hostname, parts.port)
 
 
 # -- (c) what users would pick instead: the HTTP provider -----------------------------------------------
@@ -251,12 +299,7 @@ def ceiling(args: argparse.Namespace) -> dict:
     ``http.client`` with the body read and not parsed is about the least a Python client can do per
     request, so this is the server's rate (one connection = one server thread).
     """
-    parts = urlsplit(args.base_url)
-    if parts.scheme == "https":
-        context = ssl.create_default_context(cafile=args.ca)
-        connection = http.client.HTTPSConnection(parts.hostname, parts.port, context=context)
-    else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port)
+    connection = _http_client_connection(args)
     form = "&".join(f"{k}={v}" for k, v in TOKEN_FORM.items())
     connection.request("POST", "/connect/token", body=form,
                        headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -287,6 +330,7 @@ CASES = {
     "provider": provider_paginate,
     "operator": provider_operator,
     "limit": limit,
+    "httpclient": http_client,
     "httpoperator": http_operator,
     "httphook": http_hook,
     "naive": naive,
@@ -308,6 +352,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=1, help="max_concurrency of the provider's cases")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--output", help="the operator's export file, kept (default: a temporary one, removed)")
     args = parser.parse_args()
     args.base_url = args.base_url.rstrip("/")
 
@@ -355,6 +400,7 @@ def main() -> None:
         "pages": pages,
         "rss_before_kb": rss_before,
         "maxrss_kb": maxrss_kb(),
+        **({"first_record": FIRST_RECORD["seconds"]} if FIRST_RECORD else {}),
     }
     print("RESULT " + json.dumps(result), flush=True)
 

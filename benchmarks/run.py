@@ -39,6 +39,7 @@ RESULTS = HERE / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 THROUGHPUT_CASES = {
+    "httpclient": "(0) ceiling: bare keep-alive http.client, bodies read, not parsed",
     "provider": "(a) provider: hook.paginate, records discarded",
     "operator": "(a) provider: SurveySphereOperator -> JSON Lines file",
     "limit": "(b) limit: bare keep-alive requests.Session, one token",
@@ -249,26 +250,33 @@ def throughput(sandboxes: list[Sandbox], home: Path, records: int, page_size: in
     for sandbox in sandboxes:
         limit_runs = runs.get((sandbox.scheme, "limit"), [])
         limit_wall = statistics.median(r["wall"] for r in limit_runs) if limit_runs else None
+        ceiling_runs = runs.get((sandbox.scheme, "httpclient"), [])
+        ceiling_wall = statistics.median(r["wall"] for r in ceiling_runs) if ceiling_runs else None
         rows = []
         for case in cases:
             results = runs.get((sandbox.scheme, case))
             if not results:
-                rows.append([THROUGHPUT_CASES[case], failures.get((sandbox.scheme, case), "no run"), *[""] * 7])
+                rows.append([THROUGHPUT_CASES[case], failures.get((sandbox.scheme, case), "no run"), *[""] * 8])
                 continue
             wall = statistics.median(r["wall"] for r in results)
             cpu = statistics.median(r["cpu"] for r in results)
             server = statistics.median(r["server_cpu"] for r in results)
             rate = statistics.median(r["records"] / r["wall"] for r in results)
             ratio = f"{limit_wall / wall:.2f}x" if limit_wall else "?"
+            of_ceiling = f"{ceiling_wall / wall:.2f}" if ceiling_wall else "?"
             spread = f"{min(r['wall'] for r in results):.3f}-{max(r['wall'] for r in results):.3f}"
             rows.append([
-                THROUGHPUT_CASES[case], fmt(wall, 3), spread, fmt(rate, 0), ratio, fmt(cpu * 1000 / pages, 2),
+                THROUGHPUT_CASES[case], fmt(wall, 3), spread, fmt(rate, 0), ratio, of_ceiling, fmt(cpu * 1000 / pages, 2),
                 fmt(server, 2), str(max(r["tokens_issued"] for r in results)),
                 str(max(r["connections"] for r in results)),
             ])
         out.append(f"**{sandbox.scheme.upper()}**\n")
         out.append(table(["case", "wall s (median)", "wall s (min-max)", "records/s", "throughput vs (b)",
-                          "client CPU ms/page", "server CPU s", "tokens issued", "TCP connections"], rows))
+                          "fraction of the ceiling (0)", "client CPU ms/page", "server CPU s", "tokens issued",
+                          "TCP connections"], rows))
+        if ceiling_wall:
+            out.append(f"\nCeiling (0): {pages / ceiling_wall:,.0f} pages/s of {page_size} records read by one "
+                       "keep-alive `http.client` connection, bodies not parsed (the sandbox's own rate for these pages).")
         out.append("")
 
 
@@ -344,11 +352,26 @@ LATENCY_PEERS = {
 }
 
 
+def file_digest(path: Path) -> str | None:
+    import hashlib
+
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def latency(sandbox: Sandbox, home: Path, latencies_ms: list[int], concurrencies: list[int], records: int,
             page_size: int, server_limit: int, out: list[str], raw: dict) -> None:
-    """A latency-bound server: hook.paginate at each max_concurrency against the sequential peers."""
+    """A latency-bound server: hook.paginate and the JSON Lines export at each max_concurrency, against the
+    sequential peers; every export's file is compared byte for byte with the max_concurrency=1 one."""
     pages = -(-records // page_size)
     args = ["--records", str(records), "--page-size", str(page_size)]
+    exports = home.parent / "exports"
+    exports.mkdir(exist_ok=True)
 
     def run(label: str, case: str, *extra: str) -> dict:
         result = run_case(sandbox, home, case, *args, *extra, timeout=1200)
@@ -356,22 +379,39 @@ def latency(sandbox: Sandbox, home: Path, latencies_ms: list[int], concurrencies
         if "failed" in result:
             print(f"  {label:58} FAILED {result['failed']}", flush=True)
         else:
-            print(f"  {label:58} {result['wall']:7.3f} s  429s {result['statuses'].get('429', 0)}", flush=True)
+            print(f"  {label:58} {result['wall']:7.3f} s  cpu {result['cpu']:6.3f} s  "
+                  f"429s {result['statuses'].get('429', 0)}", flush=True)
         return result
 
-    def row(label: str, result: dict, base: dict | None, peer: dict | None, concurrency: int | None) -> list[str]:
+    def export(latency_ms: int, concurrency: int) -> dict:
+        path = exports / f"{latency_ms}ms-n{concurrency}.jsonl"
+        result = run(f"{latency_ms} ms: SurveySphereOperator -> JSON Lines, max_concurrency={concurrency}", "operator",
+                     "--concurrency", str(concurrency), "--output", str(path))
+        result["sha256"] = file_digest(path)
+        return result
+
+    def row(label: str, result: dict, base: dict | None, peer: dict | None, concurrency: int | None,
+            same_bytes: str = "") -> list[str]:
         if "failed" in result:
-            return [label, result["failed"][:60], "", "", "", "", ""]
+            return [label, result["failed"][:60], *[""] * 8]
         wall = result["wall"]
         speedup = base["wall"] / wall if base and "failed" not in base else None
         versus_peer = peer["wall"] / wall if peer and "failed" not in peer else None
         efficiency = f"{speedup / concurrency:.2f}" if speedup and concurrency else ""
+        # The first page is read alone (it says how many follow), at every N: the efficiency of the rest.
+        first, base_first = result.get("first_record"), (base or {}).get("first_record")
+        after_first = ""
+        if concurrency and first is not None and base_first is not None and wall > first:
+            after_first = f"{(base['wall'] - base_first) / (wall - first) / concurrency:.2f}"
         return [label, fmt(wall, 2), fmt(result["records"] / wall, 0),
                 f"{speedup:.2f}x" if speedup else "", efficiency,
-                f"{versus_peer:.2f}x" if versus_peer else "", str(result["statuses"].get("429", 0))]
+                fmt(first, 3) if first is not None else "", after_first,
+                fmt(result["cpu"] * 1000 / pages, 2), f"{versus_peer:.2f}x" if versus_peer else "",
+                str(result["statuses"].get("429", 0)) + (f"; {same_bytes}" if same_bytes else "")]
 
     headers = ["case", "wall s", "records/s", "speed-up vs max_concurrency=1", "efficiency (speed-up / N)",
-               "vs HttpOperator", "429 answers"]
+               "first page s", "efficiency after the first page", "client CPU ms/page", "vs HttpOperator",
+               "429 answers; file vs max_concurrency=1"]
     out.append(f"### A latency-bound server: {records:,} records in {pages} pages of {page_size} "
                f"(plain HTTP, one run each)\n")
     for latency_ms in latencies_ms:
@@ -379,12 +419,19 @@ def latency(sandbox: Sandbox, home: Path, latencies_ms: list[int], concurrencies
         results = {c: run(f"{latency_ms} ms: hook.paginate, max_concurrency={c}", "provider", "--concurrency", str(c))
                    for c in concurrencies}
         peers = {case: run(f"{latency_ms} ms: {label}", case) for case, label in LATENCY_PEERS.items()}
-        operator = run(f"{latency_ms} ms: SurveySphereOperator -> JSON Lines, max_concurrency=8", "operator",
-                       "--concurrency", "8")
+        operators = {c: export(latency_ms, c) for c in sorted({1, 8, 16} & {1, *concurrencies})}
         rows = [row(f"hook.paginate, max_concurrency={c}", results[c], results[concurrencies[0]],
                     peers["httpoperator"], c) for c in concurrencies]
-        rows.append(row("SurveySphereOperator -> JSON Lines, max_concurrency=8", operator, results[concurrencies[0]],
-                        peers["httpoperator"], 8))
+        sequential = operators[1]
+        for c, result in operators.items():
+            same = ""
+            if c != 1:
+                same = ("same bytes" if result.get("sha256") and result["sha256"] == sequential.get("sha256")
+                        else "DIFFERENT BYTES")
+            rows.append(row(f"SurveySphereOperator -> JSON Lines, max_concurrency={c}", result, sequential,
+                            peers["httpoperator"], c, same))
+        for path in exports.iterdir():
+            path.unlink()
         rows += [row(label, peers[case], results[concurrencies[0]], peers["httpoperator"], None)
                  for case, label in LATENCY_PEERS.items()]
         out.append(f"**{latency_ms} ms per request**\n")
@@ -401,6 +448,9 @@ def latency(sandbox: Sandbox, home: Path, latencies_ms: list[int], concurrencies
         out.append(table(headers, [row(f"hook.paginate, max_concurrency={c}", results[c], results[concurrencies[0]],
                                        None, min(c, server_limit)) for c in concurrencies]))
         out.append("\nEfficiency here is the speed-up over min(N, the server's limit).\n")
+    out.append("The operator's efficiency is over its own max_concurrency=1 run; \"efficiency after the first page\" "
+               "leaves out, at both N, the time until the first record (token, connection lookup, the first page, "
+               "read alone to learn the total).\n")
     sandbox.configure(latency=0, latency_jitter=0, concurrency_limit=0)
 
 
@@ -422,7 +472,7 @@ def main() -> None:
     calls_list = [1, 100] if args.quick else [1, 100, 1000]
     sections = set(args.only or ["ceiling", "throughput", "tokens", "memory", "latency"])
     latencies_ms = args.latencies or ([50] if args.quick else [20, 50, 100])
-    concurrencies = [1, 4, 8] if args.quick else [1, 2, 4, 8, 16]
+    concurrencies = [1, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16]
 
     started = time.monotonic()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -197,7 +197,15 @@ class SurveySphereHook(BaseHook):
             absolute URL on the connection's own host (a next link, say); the rules are
             :func:`~airflow_provider_surveysphere.http_rules.endpoint_url`'s, the triggers' too
         """
-        return endpoint_url(self.settings, endpoint)
+        # The pages of an export share their endpoint: the last one resolved is kept (one tuple, so that
+        # threads sharing the hook always read an endpoint with its own URL).
+        settings = self.settings
+        last = self.__dict__.get("_last_endpoint_url")
+        if last is not None and last[0] is settings and last[1] == endpoint:
+            return str(last[2])
+        url = endpoint_url(settings, endpoint)
+        self.__dict__["_last_endpoint_url"] = (settings, endpoint, url)
+        return url
 
     def request(
         self,

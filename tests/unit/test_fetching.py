@@ -640,3 +640,41 @@ def test_a_probe_past_the_refused_level_waits_until_it_costs_little_of_the_time(
     throttle.acquire()
     throttle.release(success=True)
     assert throttle.limit == 4  # 20 Retry-Afters later, one probe
+
+
+def test_a_hand_off_wakes_only_the_thread_it_is_for(monkeypatch):
+    """An answer wakes the loop, a queued request one idle worker: not every thread of the fetcher each time.
+
+    The answers come at once and the consumer lets every worker park before it reads the next page: the window is
+    then full and the workers idle, so each page read queues one request. If every hand-off woke every thread,
+    each page would cost a wake-up of each of the 8 workers, all but one finding nothing to do (each one takes
+    the GIL). Counted: the times a worker thread returns from waiting on a condition.
+    """
+    pages, concurrency = 40, 8
+    wakes: list[str] = []
+    real_wait = threading.Condition.wait
+
+    def counting_wait(self: threading.Condition, timeout: float | None = None) -> bool:
+        result = real_wait(self, timeout)
+        if threading.current_thread().name.startswith("surveysphere-page"):
+            wakes.append(threading.current_thread().name)
+        return result
+
+    gate = Gate(body=lambda n: {"data": [n], "totalPages": pages})
+    gate.open()
+    monkeypatch.setattr(threading.Condition, "wait", counting_wait)
+    paginator = Recording(gate, "items", records_key="data", max_concurrency=concurrency, max_pages=None,
+                          pagination=PageNumberPagination(page_size=1, total_pages_key="totalPages"))
+    read = []
+
+    def parked() -> bool:
+        fetcher = paginator.fetchers[-1]
+        assert isinstance(fetcher, ConcurrentFetcher)
+        return gate.settled(fetcher) and fetcher.state().busy == 0
+
+    for page in paginator.iter_pages():
+        read += page.records
+        assert wait_until(parked)  # every worker parked before the next page is read
+    assert read == list(range(1, pages + 1))
+    # One wake-up per request a parked worker takes (and a few at the start and the close).
+    assert len(wakes) <= pages + 3 * concurrency, len(wakes)

@@ -567,3 +567,34 @@ def test_the_token_request_is_not_retried_once_the_paging_stopped(hook, mocked):
         send_page(PageRequest("api/items"), stop)
     assert len(token_calls(mocked)) == 1  # no retry after the stop (nor a wait for Retry-After)
     assert not [call for call in mocked.calls if call.request.url.startswith(f"{BASE_URL}/api/")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{BASE_URL}.evil.example/api",  # the origin's text, then more host
+        f"{BASE_URL}@evil.example/api",  # the origin's text as user info
+        f"{BASE_URL}:8443/api",  # another port
+        f"{BASE_URL.replace('https', 'http', 1)}/api",  # another scheme
+    ],
+)
+def test_the_token_goes_only_to_urls_under_the_origin_and_a_slash(hook, mocked, url):
+    """The auth accepts a URL that starts with its origin and "/" without parsing it: nothing else passes as one."""
+    mocked.post(TOKEN_URL, json=token_answer())
+    with pytest.raises(SurveySphereForeignHostError):
+        hook.get_conn().get(url)
+    assert not [call for call in mocked.calls if call.request.url != TOKEN_URL]
+
+
+def test_the_endpoint_kept_from_the_last_request_is_the_one_asked_for(hook, set_connection):
+    """The hook keeps the last endpoint it resolved (every page of an export asks for the same one)."""
+    assert hook.url_for("api/v1/surveys") == SURVEYS
+    assert hook.url_for("api/v1/other") == f"{BASE_URL}/api/v1/other"
+    assert hook.url_for("api/v1/other") == f"{BASE_URL}/api/v1/other"
+    assert hook.url_for("api/v1/surveys") == SURVEYS
+    with pytest.raises(SurveySphereForeignHostError):
+        hook.url_for("https://evil.example/api/v1/surveys")
+    assert hook.url_for("api/v1/surveys") == SURVEYS
+    set_connection(host="https://elsewhere.test")
+    del hook.settings  # the connection read again (a new hook would do the same)
+    assert hook.url_for("api/v1/surveys") == "https://elsewhere.test/api/v1/surveys"
