@@ -74,3 +74,20 @@ def test_the_listing_pages_through_the_key_and_ignores_longer_keys():
         {"Bucket": "exports", "Prefix": "day.jsonl", "KeyMarker": "day.jsonl", "UploadIdMarker": "mine"},
     )
     assert store.calls[2:] == [("abort_multipart_upload", {"Bucket": "exports", "Key": "day.jsonl", "UploadId": "killed"})]
+
+
+def test_a_store_that_repeats_its_marker_ends_the_listing_instead_of_looping():
+    # A store that ignores UploadIdMarker answers the same truncated page again and again.
+    same = {"Uploads": [upload("killed", 1), upload("mine", 2)], "IsTruncated": True,
+            "NextKeyMarker": "day.jsonl", "NextUploadIdMarker": "mine"}
+    store = Store(pages=[dict(same) for _ in range(50)])
+    assert abort_older_uploads(store, "exports", "day.jsonl", "mine") == ["killed"]
+    assert [method for method, _ in store.calls].count("list_multipart_uploads") == 2
+
+
+def test_a_listing_the_rule_cannot_read_gets_a_warning_and_the_export_goes_on(caplog):
+    # An S3-compatible store that leaves out Initiated (or gives it in a form that does not compare).
+    pages = [{"Uploads": [{"Key": "day.jsonl", "UploadId": "killed"}, {"Key": "day.jsonl", "UploadId": "mine"}]}]
+    with caplog.at_level(logging.WARNING):
+        assert abort_older_uploads(Store(pages=pages), "exports", "day.jsonl", "mine") == []
+    assert "s3://exports/day.jsonl" in caplog.text and "KeyError" in caplog.text
