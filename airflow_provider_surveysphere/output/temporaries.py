@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -97,10 +98,13 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
 
 def _remove_if_unlocked(path: Path) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a FIFO to read would otherwise wait for a writer, for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:  # gone meanwhile (published or removed), a symlink, or not ours to read
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device: never one of ours
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held: a live export writes it (or this file system has no locks)

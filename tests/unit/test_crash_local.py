@@ -109,3 +109,24 @@ def test_a_cleaner_while_a_file_is_being_published_does_not_remove_it(tmp_path, 
         writer.write_records(page(0, 10))
     assert removed == [[]]
     assert ids(tmp_path / "part-00000001.jsonl") == list(range(10))
+
+
+def test_a_fifo_or_a_directory_with_a_temporary_name_is_left_alone_and_does_not_hang_the_export(tmp_path, caplog):
+    import os
+    import threading
+
+    fifo = tmp_path / temporaries.temporary_name()
+    os.mkfifo(fifo)
+    directory = tmp_path / temporaries.temporary_name()
+    directory.mkdir()
+    done = threading.Event()
+    cleaner = threading.Thread(target=lambda: (remove_stale_temporaries(tmp_path), done.set()), daemon=True)
+    with caplog.at_level(logging.WARNING):
+        cleaner.start()
+        finished = done.wait(10)
+        if not finished:  # opening a FIFO to read waits for a writer: give it one, so the thread ends
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            cleaner.join(10)
+    assert finished, "the cleaner hung on a FIFO named like a temporary file"
+    assert fifo.exists() and directory.is_dir()
+    assert "Could not remove" not in caplog.text  # not a file of ours: no warning at every export
