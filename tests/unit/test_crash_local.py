@@ -111,7 +111,7 @@ def test_a_cleaner_while_a_file_is_being_published_does_not_remove_it(tmp_path, 
     assert ids(tmp_path / "part-00000001.jsonl") == list(range(10))
 
 
-def test_a_fifo_or_a_directory_with_a_temporary_name_is_left_alone_and_does_not_hang_the_export(tmp_path, caplog):
+def test_a_fifo_directory_or_symlink_with_a_temporary_name_is_left_alone_and_does_not_hang_the_export(tmp_path, caplog):
     import os
     import threading
 
@@ -119,6 +119,11 @@ def test_a_fifo_or_a_directory_with_a_temporary_name_is_left_alone_and_does_not_
     os.mkfifo(fifo)
     directory = tmp_path / temporaries.temporary_name()
     directory.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.jsonl").write_text("keep\n")
+    link = tmp_path / temporaries.temporary_name()
+    link.symlink_to(elsewhere / "precious.jsonl")  # an unlocked file behind it: the cleaner must not follow it
     done = threading.Event()
     cleaner = threading.Thread(target=lambda: (remove_stale_temporaries(tmp_path), done.set()), daemon=True)
     with caplog.at_level(logging.WARNING):
@@ -129,4 +134,5 @@ def test_a_fifo_or_a_directory_with_a_temporary_name_is_left_alone_and_does_not_
             cleaner.join(10)
     assert finished, "the cleaner hung on a FIFO named like a temporary file"
     assert fifo.exists() and directory.is_dir()
+    assert link.is_symlink() and (elsewhere / "precious.jsonl").read_text() == "keep\n"
     assert "Could not remove" not in caplog.text  # not a file of ours: no warning at every export
