@@ -96,11 +96,20 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     return removed
 
 
+def _open_unfollowed(path: Path) -> int:
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a peer, for ever. For writing where allowed: on NFS,
+    # flock is emulated with a POSIX lock, whose exclusive form needs a file open for writing (flock(2)).
+    flags = os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, os.O_RDWR | flags)
+    except PermissionError:  # another user's file: still lockable where flock is native
+        return os.open(path, os.O_RDONLY | flags)
+
+
 def _remove_if_unlocked(path: Path) -> bool:
     try:
-        # O_NONBLOCK: opening a FIFO to read would otherwise wait for a writer, for ever.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:  # gone meanwhile (published or removed), a symlink, or not ours to read
+        fd = _open_unfollowed(path)
+    except OSError:  # gone meanwhile (published or removed), a symlink, a directory, or not ours to read
         return False
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device: never one of ours

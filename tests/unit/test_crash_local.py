@@ -136,3 +136,17 @@ def test_a_fifo_directory_or_symlink_with_a_temporary_name_is_left_alone_and_doe
     assert fifo.exists() and directory.is_dir()
     assert link.is_symlink() and (elsewhere / "precious.jsonl").read_text() == "keep\n"
     assert "Could not remove" not in caplog.text  # not a file of ours: no warning at every export
+
+
+def test_on_nfs_where_flock_is_a_posix_lock_a_dead_writers_temporary_file_is_still_removed(tmp_path, monkeypatch):
+    # Linux's NFS client emulates flock() with a POSIX lock of the whole file, and an exclusive POSIX lock needs
+    # the file open for writing (flock(2)): a cleaner that opens it read-only is refused (EBADF) and removes nothing.
+    import fcntl
+    import types
+
+    nfs = types.SimpleNamespace(LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB, flock=fcntl.lockf)
+    monkeypatch.setattr(temporaries, "fcntl", nfs)
+    dead = tmp_path / temporaries.temporary_name()
+    dead.write_bytes(b'{"id": 1}\n')  # its writer died: no lock
+    assert remove_stale_temporaries(tmp_path) == [dead]
+    assert partials(tmp_path) == []
