@@ -150,3 +150,12 @@ def test_on_nfs_where_flock_is_a_posix_lock_a_dead_writers_temporary_file_is_sti
     dead.write_bytes(b'{"id": 1}\n')  # its writer died: no lock
     assert remove_stale_temporaries(tmp_path) == [dead]
     assert partials(tmp_path) == []
+
+
+def test_without_fcntl_as_on_windows_an_export_still_publishes_and_removes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(temporaries, "fcntl", None)
+    stale = tmp_path / temporaries.temporary_name()
+    stale.write_bytes(b"left by a killed export\n")
+    write(tmp_path / "out.jsonl")
+    assert ids(tmp_path / "out.jsonl") == list(range(PAGES * 2_000))
+    assert partials(tmp_path) == [stale.name]  # no lock tells a dead writer from a live one: kept
