@@ -28,7 +28,9 @@ LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecut
 def configured_executors() -> list[tuple[str | None, str]]:
     """``[core] executor`` as ``(alias or None, class path or name)`` entries, the default first."""
     text = str(conf.get("core", "executor", fallback="") or "")
-    global_part = text.split(";")[0]  # Airflow 3's per-team executors follow a ";"
+    # Airflow 3's per-team lists are ";"-separated "team=..." entries; the global one has no team (or an empty
+    # one, "=..."), and need not come first (as Airflow's ExecutorLoader reads it).
+    global_part = next((part.lstrip("=") for part in text.split(";") if "=" not in part.lstrip("=")), "")
     entries = []
     for item in (part.strip() for part in global_part.split(",")):
         if item:

@@ -74,6 +74,11 @@ def resolve_location(
             raise SurveySphereArgumentError("output_path", f"{text!r} is empty (did its template render to nothing?)")
         parts = urlsplit(text)
         protocol = parts.scheme.lower()
+        if len(protocol) > 1 and any(character in text for character in "\t\r\n"):  # not a Windows drive
+            # urlsplit (as WHATWG URLs do) drops them without a word: the object would get another name.
+            raise SurveySphereArgumentError(
+                "output_path", f"{text!r} is a URL holding a tab or line break, which URLs drop; remove it"
+            )
         if protocol in LOCAL_PROTOCOLS or len(protocol) == 1:  # one letter: a Windows drive
             local = _local(parts.netloc + parts.path if protocol == "file" and parts.netloc == "~" else
                            parts.path if protocol == "file" else text)

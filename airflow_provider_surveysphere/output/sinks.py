@@ -212,7 +212,8 @@ class DirectUploadSink:
                 "list_parts", Bucket=self._file.bucket, Key=self._file.key, UploadId=upload["UploadId"], MaxParts=1
             )
         except Exception as probe:
-            if is_upload_gone(probe) or isinstance(probe, FileNotFoundError):
+            # NoSuchUpload only: a FileNotFoundError may also be NoSuchBucket (deleted under the export).
+            if is_upload_gone(probe):
                 raise UploadGoneError(str(exc)) from exc
             log.debug("Could not ask the store whether the upload still exists", exc_info=True)
 

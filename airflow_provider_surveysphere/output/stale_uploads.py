@@ -51,13 +51,26 @@ def list_key_uploads(fs: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     """The incomplete multipart uploads of exactly ``key``, in the order the store lists them."""
     uploads: list[dict[str, Any]] = []
     markers: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
     while True:
         page = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **markers)
-        uploads.extend(upload for upload in page.get("Uploads", []) if upload.get("Key") == key)
+        listed = {upload.get("UploadId") for upload in uploads}
+        uploads.extend(
+            upload
+            for upload in page.get("Uploads", [])
+            if upload.get("Key") == key and upload.get("UploadId") not in listed
+        )
         # Listed by key: once the listing has moved past ``key``, the rest are longer keys.
         if not page.get("IsTruncated") or page.get("NextKeyMarker") != key:
             return uploads
-        markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+        marker = (page["NextKeyMarker"], page["NextUploadIdMarker"])
+        if marker in seen:  # a store that ignores UploadIdMarker would answer the same pages for ever
+            log.warning(
+                "The store listed the uploads of s3://%s/%s from one marker twice; listing stopped", bucket, key
+            )
+            return uploads
+        seen.add(marker)
+        markers = {"KeyMarker": marker[0], "UploadIdMarker": marker[1]}
 
 
 def abort_older_uploads(fs: Any, bucket: str, key: str, upload_id: str) -> list[str]:
@@ -79,11 +92,19 @@ def abort_older_uploads(fs: Any, bucket: str, key: str, upload_id: str) -> list[
             "attempt left, if any, stays %s", where, type(exc).__name__, exc, LIFECYCLE,
         )
         return []
-    if not any(upload["UploadId"] == upload_id for upload in uploads):
-        log.warning("The store did not list this attempt's own upload of %s; no older upload is aborted", where)
+    try:
+        if not any(upload["UploadId"] == upload_id for upload in uploads):
+            log.warning("The store did not list this attempt's own upload of %s; no older upload is aborted", where)
+            return []
+        older = older_uploads(uploads, upload_id)
+    except Exception as exc:  # noqa: BLE001 (a listing without UploadId or a comparable Initiated)
+        log.warning(
+            "Could not tell which incomplete multipart uploads of %s are older than this attempt's (%s: %s); an "
+            "upload that a killed earlier attempt left, if any, stays %s", where, type(exc).__name__, exc, LIFECYCLE,
+        )
         return []
     aborted = []
-    for upload in older_uploads(uploads, upload_id):
+    for upload in older:
         try:
             fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["UploadId"])
         except FileNotFoundError:  # NoSuchUpload: completed or aborted meanwhile

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -95,12 +96,24 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     return removed
 
 
+def _open_unfollowed(path: Path) -> int:
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a peer, for ever. For writing where allowed: on NFS,
+    # flock is emulated with a POSIX lock, whose exclusive form needs a file open for writing (flock(2)).
+    flags = os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, os.O_RDWR | flags)
+    except PermissionError:  # another user's file: still lockable where flock is native
+        return os.open(path, os.O_RDONLY | flags)
+
+
 def _remove_if_unlocked(path: Path) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:  # gone meanwhile (published or removed), a symlink, or not ours to read
+        fd = _open_unfollowed(path)
+    except OSError:  # gone meanwhile (published or removed), a symlink, a directory, or not ours to read
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device: never one of ours
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held: a live export writes it (or this file system has no locks)

@@ -109,3 +109,53 @@ def test_a_cleaner_while_a_file_is_being_published_does_not_remove_it(tmp_path, 
         writer.write_records(page(0, 10))
     assert removed == [[]]
     assert ids(tmp_path / "part-00000001.jsonl") == list(range(10))
+
+
+def test_a_fifo_directory_or_symlink_with_a_temporary_name_is_left_alone_and_does_not_hang_the_export(tmp_path, caplog):
+    import os
+    import threading
+
+    fifo = tmp_path / temporaries.temporary_name()
+    os.mkfifo(fifo)
+    directory = tmp_path / temporaries.temporary_name()
+    directory.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.jsonl").write_text("keep\n")
+    link = tmp_path / temporaries.temporary_name()
+    link.symlink_to(elsewhere / "precious.jsonl")  # an unlocked file behind it: the cleaner must not follow it
+    done = threading.Event()
+    cleaner = threading.Thread(target=lambda: (remove_stale_temporaries(tmp_path), done.set()), daemon=True)
+    with caplog.at_level(logging.WARNING):
+        cleaner.start()
+        finished = done.wait(10)
+        if not finished:  # opening a FIFO to read waits for a writer: give it one, so the thread ends
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            cleaner.join(10)
+    assert finished, "the cleaner hung on a FIFO named like a temporary file"
+    assert fifo.exists() and directory.is_dir()
+    assert link.is_symlink() and (elsewhere / "precious.jsonl").read_text() == "keep\n"
+    assert "Could not remove" not in caplog.text  # not a file of ours: no warning at every export
+
+
+def test_on_nfs_where_flock_is_a_posix_lock_a_dead_writers_temporary_file_is_still_removed(tmp_path, monkeypatch):
+    # Linux's NFS client emulates flock() with a POSIX lock of the whole file, and an exclusive POSIX lock needs
+    # the file open for writing (flock(2)): a cleaner that opens it read-only is refused (EBADF) and removes nothing.
+    import fcntl
+    import types
+
+    nfs = types.SimpleNamespace(LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB, flock=fcntl.lockf)
+    monkeypatch.setattr(temporaries, "fcntl", nfs)
+    dead = tmp_path / temporaries.temporary_name()
+    dead.write_bytes(b'{"id": 1}\n')  # its writer died: no lock
+    assert remove_stale_temporaries(tmp_path) == [dead]
+    assert partials(tmp_path) == []
+
+
+def test_without_fcntl_as_on_windows_an_export_still_publishes_and_removes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(temporaries, "fcntl", None)
+    stale = tmp_path / temporaries.temporary_name()
+    stale.write_bytes(b"left by a killed export\n")
+    write(tmp_path / "out.jsonl")
+    assert ids(tmp_path / "out.jsonl") == list(range(PAGES * 2_000))
+    assert partials(tmp_path) == [stale.name]  # no lock tells a dead writer from a live one: kept

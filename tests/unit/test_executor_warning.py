@@ -51,6 +51,10 @@ def export(hook, mocked_api, output_path, caplog, **kwargs) -> list[str]:
         ("LocalExecutor,CeleryExecutor", "CeleryExecutor", "CeleryExecutor"),  # the task's own
         (f"LocalExecutor,celery:{CELERY}", "celery", "CeleryExecutor"),  # by alias
         (f"celery:{CELERY},LocalExecutor", "LocalExecutor", None),
+        # Per-team executors (Airflow 3): the global list is the entry without "team=", wherever it stands.
+        ("=LocalExecutor;team1=CeleryExecutor", None, None),
+        ("team1=CeleryExecutor;LocalExecutor", None, None),
+        ("team1=LocalExecutor;CeleryExecutor", None, "CeleryExecutor"),
     ],
 )
 def test_a_local_path_warns_once_under_an_executor_that_is_not_local(

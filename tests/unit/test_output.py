@@ -259,3 +259,15 @@ def test_output_conn_id_is_rendered_by_airflow(hook):
                   output_conn_id="{{ params.storage }}")
     op.render_template_fields({"params": {"storage": "aws_exports"}, "ds": "2026-11-01"})
     assert (op.output_conn_id, op.output_path) == ("aws_exports", "s3://bucket/2026-11-01.jsonl")
+
+
+@pytest.mark.parametrize("url", ["s3://exports/day\t1.jsonl", "s3://exports/day\n1.jsonl", "file:///tmp/day\r1.jsonl"])
+def test_a_url_holding_a_tab_or_line_break_is_refused_not_written_under_another_name(url):
+    # urlsplit (WHATWG) drops them silently: s3://exports/day\t1.jsonl would be written as day1.jsonl.
+    with pytest.raises(SurveySphereArgumentError, match="output_path: .*tab or line break") as caught:
+        resolve_location(url, check_connection=False)
+    assert isinstance(caught.value, AirflowFailException)
+
+
+def test_a_local_path_holding_a_tab_is_written_as_named(tmp_path):
+    assert resolve_location(str(tmp_path / "day\t1.jsonl")).local_path == tmp_path / "day\t1.jsonl"

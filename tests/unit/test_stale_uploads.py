@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+import pytest
+
+from airflow_provider_surveysphere.output.errors import UploadGoneError, is_upload_gone
 from airflow_provider_surveysphere.output.stale_uploads import abort_older_uploads, older_uploads
 
 
@@ -74,3 +77,60 @@ def test_the_listing_pages_through_the_key_and_ignores_longer_keys():
         {"Bucket": "exports", "Prefix": "day.jsonl", "KeyMarker": "day.jsonl", "UploadIdMarker": "mine"},
     )
     assert store.calls[2:] == [("abort_multipart_upload", {"Bucket": "exports", "Key": "day.jsonl", "UploadId": "killed"})]
+
+
+def test_a_store_that_repeats_its_marker_ends_the_listing_instead_of_looping():
+    # A store that ignores UploadIdMarker answers the same truncated page again and again.
+    same = {"Uploads": [upload("killed", 1), upload("mine", 2)], "IsTruncated": True,
+            "NextKeyMarker": "day.jsonl", "NextUploadIdMarker": "mine"}
+    store = Store(pages=[dict(same) for _ in range(50)])
+    assert abort_older_uploads(store, "exports", "day.jsonl", "mine") == ["killed"]
+    assert [method for method, _ in store.calls].count("list_multipart_uploads") == 2
+
+
+def test_a_listing_the_rule_cannot_read_gets_a_warning_and_the_export_goes_on(caplog):
+    # An S3-compatible store that leaves out Initiated (or gives it in a form that does not compare).
+    pages = [{"Uploads": [{"Key": "day.jsonl", "UploadId": "killed"}, {"Key": "day.jsonl", "UploadId": "mine"}]}]
+    with caplog.at_level(logging.WARNING):
+        assert abort_older_uploads(Store(pages=pages), "exports", "day.jsonl", "mine") == []
+    assert "s3://exports/day.jsonl" in caplog.text and "KeyError" in caplog.text
+
+
+class ClientError(Exception):
+    """botocore's ClientError as s3fs chains it under the FileNotFoundError it raises."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.response = {"Error": {"Code": code}}
+
+
+def failing_sink(probe_code: str):
+    """A DirectUploadSink whose part upload fails and whose ListParts probe answers ``probe_code``."""
+    from airflow_provider_surveysphere.output.sinks import DirectUploadSink
+
+    class File:
+        bucket, key, mpu = "exports", "day.jsonl", {"UploadId": "mine"}
+
+        def write(self, data):
+            raise OSError(5, "upload_part failed")
+
+    class Probe:
+        def call_s3(self, method, **kwargs):
+            error = FileNotFoundError(probe_code)
+            error.__cause__ = ClientError(probe_code)
+            raise error
+
+    sink = object.__new__(DirectUploadSink)
+    sink.location = type("Location", (), {"protocol": "s3"})()
+    sink.fs, sink._file, sink.written = Probe(), File(), 0
+    return sink
+
+
+@pytest.mark.parametrize(("probe_code", "gone"), [("NoSuchUpload", True), ("NoSuchBucket", False), ("NoSuchKey", False)])
+def test_only_the_stores_no_such_upload_reports_the_upload_gone(probe_code, gone):
+    # A bucket deleted under the export is not "a later attempt aborted this upload" (transient, or in an
+    # incremental export "overtaken by another export"): only NoSuchUpload says the upload itself is gone.
+    with pytest.raises(OSError) as caught:
+        failing_sink(probe_code).write(b"x")
+    assert isinstance(caught.value, UploadGoneError) is gone
+    assert is_upload_gone(caught.value) is gone
