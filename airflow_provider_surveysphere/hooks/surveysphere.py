@@ -218,7 +218,7 @@ class SurveySphereHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """Send one request and return its answer; a non-2xx answer raises.
+        """Send one request and return its answer; a non-2xx answer raises. Recorded as hook lineage.
 
         :param method: HTTP method
         :param endpoint: path relative to the base URL, or an absolute URL on the same host
@@ -230,6 +230,28 @@ class SurveySphereHook(BaseHook):
         :raises SurveySphereClientError: a 4xx answer (not retried)
         :raises SurveySphereAPIError: a 5xx or 429 answer after the retries, or a 401 to a body that
             cannot be re-sent with a new token (a generator, a non-seekable stream)
+        """
+        response = self.send_request(
+            method, endpoint, params=params, json=json, data=data, headers=headers, stream=stream
+        )
+        record_hook_input(self, self.url_for(endpoint))
+        return response
+
+    def send_request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """:meth:`request` without its lineage record: what :meth:`paginate` sends each page with (it records the
+        endpoint itself, once the next pages are requested). Override to change how every request is sent.
+
+        The parameters and errors are :meth:`request`'s.
         """
         url = self.url_for(endpoint)
         method = method.upper()
@@ -244,7 +266,6 @@ class SurveySphereHook(BaseHook):
         except requests.RequestException as exc:
             raise transport_error(method, url, self.surveysphere_conn_id, exc) from None
         self.check_response(response)
-        record_hook_input(self, url)
         return response
 
     def check_response(self, response: requests.Response) -> None:
@@ -306,9 +327,12 @@ class SurveySphereHook(BaseHook):
         def send_page(page: PageRequest, stop: Stop) -> requests.Response:
             # Once the paging stops, the throttle lets no attempt of this request leave, and ends its waits.
             with self.throttle.honouring(stop):
-                return self.request(
+                return self.send_request(
                     method, page.endpoint, params=page.params, json=page.json, data=page.data, headers=headers
                 )
+
+        def answered(page: PageRequest) -> None:
+            record_hook_input(self, self.url_for(page.endpoint))
 
         return Paginator(
             send_page,
@@ -321,6 +345,7 @@ class SurveySphereHook(BaseHook):
             max_pages=max_pages,
             max_concurrency=max_concurrency,
             raw_records=raw_records,
+            answered=answered,
         )
 
     #: The UI's Test makes one attempt and waits at most this many seconds (less if the connection's

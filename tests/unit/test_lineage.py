@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from datetime import datetime, timezone
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import pytest
 
@@ -348,3 +351,82 @@ def test_an_object_export_uri_gives_its_bucket_key_and_the_storage_connection():
 
     assert (path.protocol, path.path, conn_id_of(path)) == ("s3", "bucket/exports/survey #12/100% x?.csv", "aws_default")
     assert conn_id_of(export_storage_path(uri)) is None
+
+
+# -- hook lineage of paging: once per endpoint, off the first page's critical path (issue #22) ---------------
+
+
+class _WaitingCollector:
+    """Records each input, noting whether page 2 had been requested by then (waiting a little for it)."""
+
+    def __init__(self, page_two_sent: threading.Event) -> None:
+        self.page_two_sent = page_two_sent
+        self.inputs: list[tuple[str, bool]] = []
+
+    def add_input_asset(self, *, context: Any, uri: str) -> None:
+        self.inputs.append((uri, self.page_two_sent.wait(timeout=3)))
+
+
+def _three_pages_the_third_failing(mocked_api: Any, page_two_sent: threading.Event) -> None:
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        number = int(parse_qs(urlsplit(request.url).query)["page"][0])
+        if number == 2:
+            page_two_sent.set()
+        if number == 3:
+            return 400, {}, json.dumps({"error": "gone"})
+        return 200, {}, json.dumps({"data": [{"id": f"r{number}"}], "totalPages": 3})
+
+    mocked_api.add_callback("GET", RESPONSES, callback=answer, content_type="application/json")
+
+
+def test_paging_records_its_endpoint_once_after_the_next_pages_are_requested_even_when_it_fails(
+    hook, mocked_api, monkeypatch
+):
+    from airflow_provider_surveysphere import lineage
+    from airflow_provider_surveysphere.exceptions import SurveySphereClientError
+
+    page_two_sent = threading.Event()
+    fake = _WaitingCollector(page_two_sent)
+    monkeypatch.setattr(lineage, "_collector", lambda: fake)
+    _three_pages_the_third_failing(mocked_api, page_two_sent)
+
+    records = hook.paginate(
+        "api/v1/surveys/s1/responses",
+        pagination=PageNumberPagination(page_size=1, total_pages_key="totalPages"),
+        records_key="data",
+        max_concurrency=4,
+    )
+    with pytest.raises(SurveySphereClientError):
+        list(records)
+
+    # Once for the three pages, recorded although page 3 failed, and only once page 2 was on its way: the
+    # collector's first use (imports) overlaps the next requests instead of delaying them.
+    assert fake.inputs == [("surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses", True)]
+
+
+def test_a_single_request_still_records_its_endpoint(hook, mocked_api, monkeypatch):
+    from airflow_provider_surveysphere import lineage
+
+    fake = _WaitingCollector(threading.Event())
+    fake.page_two_sent.set()
+    monkeypatch.setattr(lineage, "_collector", lambda: fake)
+    mocked_api.get(RESPONSES, json={"data": []})
+
+    hook.request("GET", "api/v1/surveys/s1/responses", params={"page": 1})
+
+    assert fake.inputs == [("surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses", True)]
+
+
+def test_an_unreadable_first_page_still_records_its_endpoint(hook, mocked_api, monkeypatch):
+    from airflow_provider_surveysphere import lineage
+    from airflow_provider_surveysphere.exceptions import SurveySpherePaginationError
+
+    fake = _WaitingCollector(threading.Event())
+    fake.page_two_sent.set()
+    monkeypatch.setattr(lineage, "_collector", lambda: fake)
+    mocked_api.get(RESPONSES, body="<html>not json</html>", content_type="text/html")
+
+    with pytest.raises(SurveySpherePaginationError):
+        list(hook.paginate("api/v1/surveys/s1/responses", records_key="data"))
+
+    assert fake.inputs == [("surveysphere://api.surveysphere.test/api/v1/surveys/s1/responses", True)]
