@@ -220,14 +220,21 @@ def test_a_permanent_error_mid_flight_stops_the_export_and_leaves_no_file(sandbo
         fetcher = fetchers[-1]
         release(7)
         checks["page 7's failure is known to the fetcher"] = wait_until(lambda: fetcher.state().busy == 3, seconds=30)
-        release(5, 6, 8)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
+        # Page 8 was in flight when page 7 failed: it is sent, and answered, before the loop reads on (were it let
+        # through with pages 5 and 6, the loop could reach page 7's error and stop the export before page 8's
+        # thread ran, and whether page 8 reached the sandbox would depend on the scheduler).
+        release(8)
+        checks["page 8 is answered"] = wait_until(lambda: any("page=8&" in r.path for r in data_requests(sandbox)),
+                                                  seconds=30)
+        release(5, 6)  # the loop reads pages 5 and 6, which moves the window to pages 7-10
 
     controller = threading.Thread(target=control, daemon=True)
     release(1, 2, 3, 4)
     controller.start()
     outcome = _raised(lambda: operator.execute({}))
     controller.join(30)
-    assert checks == {"pages 5-8 wait": True, "page 7's failure is known to the fetcher": True}
+    assert checks == {"pages 5-8 wait": True, "page 7's failure is known to the fetcher": True,
+                      "page 8 is answered": True}
     assert len(outcome) == 1 and isinstance(outcome[0], SurveySphereClientError) and "answered 400" in str(outcome[0])
     assert list((tmp_path / "out").iterdir()) == []  # no file, no partial file
     # Nothing past page 8 was asked for after page 7 failed (without the stop, pages 9 and 10 would have been).
